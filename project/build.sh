@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Configure (once) and build the assembled tree out of tree.
+#   project/build.sh [gcc|clang] [ninja targets...]
+# gcc is the main build (build/gcc); clang (build/clang) is a second
+# build whose -Wthread-safety checks the block graph lock annotations.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+B=${NVSTORE_BUILD:-$top/build}
+flavor=${1:-gcc}
+shift || true
+OBJ=$B/$flavor
+
+opts=(
+    --python=/usr/bin/python3
+    --target-list=x86_64-softmmu
+    --enable-tools --enable-tpm --enable-gnutls --enable-kvm
+    --enable-werror
+    --disable-install-blobs --disable-docs
+)
+case $flavor in
+gcc)   ;;
+clang) opts+=(--cc=clang-19 --cxx=clang++-19 --objcc=clang-19) ;;
+*)     echo "build: unknown flavor $flavor (gcc or clang)" >&2; exit 1 ;;
+esac
+
+# ccache through its masquerade directory: QEMU's configure hands meson
+# an explicit compiler, which turns off meson's own ccache detection.
+# Paths relative to the build directory, so that another clone of the
+# project (CI's) hits the same cache entries.
+if [ -d /usr/lib/ccache ]; then
+    export PATH=/usr/lib/ccache:$PATH
+    export CCACHE_BASEDIR=$B CCACHE_NOHASHDIR=1
+fi
+
+# Reconfigure from scratch when the options change
+if [ ! -f "$OBJ/build.ninja" ] ||
+   [ "$(cat "$OBJ/.nvstore-opts" 2>/dev/null)" != "${opts[*]}" ]; then
+    echo "build: configuring $flavor in $OBJ"
+    rm -rf "$OBJ"
+    mkdir -p "$OBJ"
+    (cd "$OBJ" && "$B/src/configure" "${opts[@]}") >"$B/configure-$flavor.log" 2>&1 || {
+        tail -n 30 "$B/configure-$flavor.log" >&2
+        echo "build: configure failed, see $B/configure-$flavor.log" >&2
+        exit 1
+    }
+    echo "${opts[*]}" >"$OBJ/.nvstore-opts"
+fi
+
+# Binaries run from the build tree look for firmware under the bundle
+# directory, not at --firmwarepath; Debian's tarball has no firmware, so
+# point the bundle at Debian's packaged images (seabios, ipxe-qemu,
+# qemu-system-data).
+fw=$OBJ/qemu-bundle/usr/local/share/qemu
+mkdir -p "$fw"
+for f in /usr/share/qemu/* /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom; do
+    [ -e "$f" ] || continue
+    ln -sfn "$f" "$fw/$(basename "$f")"
+done
+
+ninja -C "$OBJ" "$@"
