@@ -1,0 +1,958 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * nvstore directory model: decode, encode and edit the directory of an
+ * nvstore image.  The encoding is specified in docs/interop/nvstore.rst.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/bswap.h"
+#include "crypto/der.h"
+#include "block/nvstore-dir.h"
+
+/* A piece of the input: the contents of a TLV, or a whole TLV */
+typedef struct Slice {
+    const uint8_t *p;
+    size_t n;
+} Slice;
+
+typedef struct ParseCtx {
+    const uint8_t *base;
+    unsigned index;             /* of the entry being parsed */
+} ParseCtx;
+
+static int capture(void *opaque, const uint8_t *value, size_t vlen,
+                   Error **errp)
+{
+    Slice *s = opaque;
+
+    s->p = value;
+    s->n = vlen;
+    return 0;
+}
+
+/* The key of an entry in NvstoreDir.by_name */
+static char unnamed_key[] = "";
+
+static char *name_key(char *name)
+{
+    return name ? name : unnamed_key;
+}
+
+static size_t offset_of(ParseCtx *ctx, const uint8_t *p)
+{
+    return p - ctx->base;
+}
+
+/*
+ * X.690 11.6: the elements of a SET OF are in ascending order of their
+ * encodings.  Two different DER encodings never agree on the length of
+ * the shorter one (a TLV's header fixes its length), so padding the
+ * shorter one with zeros as 11.6 says never decides: memcmp does.
+ */
+static int der_cmp(const uint8_t *a, size_t alen,
+                   const uint8_t *b, size_t blen)
+{
+    int r = memcmp(a, b, MIN(alen, blen));
+
+    if (r) {
+        return r;
+    }
+    return alen < blen ? -1 : alen > blen;
+}
+
+static bool valid_id(const uint8_t *s, size_t len)
+{
+    size_t i;
+
+    if (len < 1 || len > NVSTORE_ID_MAX_LEN) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x21 || s[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_id(const char *what, const char *s, Error **errp)
+{
+    if (!valid_id((const uint8_t *)s, strlen(s))) {
+        error_setg(errp, "Invalid %s '%s': it must have 1 to %d printable "
+                   "ASCII characters other than space", what, s,
+                   NVSTORE_ID_MAX_LEN);
+        return false;
+    }
+    return true;
+}
+
+/* @s is valid UTF-8 */
+static bool valid_name(const uint8_t *s, size_t len)
+{
+    size_t i;
+
+    if (len < 1 || len > NVSTORE_NAME_MAX_LEN) {
+        return false;
+    }
+    for (i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_name(const char *name, Error **errp)
+{
+    size_t len = strlen(name);
+
+    if (!g_utf8_validate(name, len, NULL) ||
+        !valid_name((const uint8_t *)name, len)) {
+        error_setg(errp, "Invalid blob name '%s': it must be 1 to %d bytes "
+                   "of UTF-8 without control characters", name,
+                   NVSTORE_NAME_MAX_LEN);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Check that @p[0..@n) is a sequence of well-formed DER TLVs nested at
+ * most @depth levels deep.  Only the forms DER allows are accepted:
+ * universal types other than SEQUENCE and SET are primitive.
+ */
+static bool check_der(ParseCtx *ctx, const uint8_t *p, size_t n, int depth,
+                      Error **errp)
+{
+    while (n) {
+        const uint8_t *start = p;
+        Slice c;
+        uint8_t tag;
+
+        if (qcrypto_der_decode_any(&p, &n, &tag, capture, &c, errp) < 0) {
+            error_prepend(errp, "At offset %zu: ", offset_of(ctx, start));
+            return false;
+        }
+        if ((tag & 0xc0) == 0 && (tag & QCRYPTO_DER_TAG_CONSTRUCTED) &&
+            tag != QCRYPTO_DER_TAG_SEQUENCE && tag != QCRYPTO_DER_TAG_SET) {
+            error_setg(errp, "At offset %zu: constructed encoding of "
+                       "universal type %d is not DER", offset_of(ctx, start),
+                       tag & 0x1f);
+            return false;
+        }
+        if ((tag | QCRYPTO_DER_TAG_CONSTRUCTED) == QCRYPTO_DER_TAG_SEQUENCE ||
+            (tag | QCRYPTO_DER_TAG_CONSTRUCTED) == QCRYPTO_DER_TAG_SET) {
+            if (!(tag & QCRYPTO_DER_TAG_CONSTRUCTED)) {
+                error_setg(errp, "At offset %zu: primitive encoding of a "
+                           "SEQUENCE or SET", offset_of(ctx, start));
+                return false;
+            }
+        }
+        if (tag & QCRYPTO_DER_TAG_CONSTRUCTED) {
+            if (depth == 0) {
+                error_setg(errp, "At offset %zu: value nested more than %d "
+                           "levels deep", offset_of(ctx, start),
+                           NVSTORE_ATTR_MAX_DEPTH);
+                return false;
+            }
+            if (!check_der(ctx, c.p, c.n, depth - 1, errp)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void attr_free(gpointer p)
+{
+    NvstoreAttr *attr = p;
+
+    g_free(attr->name);
+    g_free(attr->value);
+    g_free(attr);
+}
+
+static void entry_free(gpointer p)
+{
+    NvstoreEntry *e = p;
+
+    g_free(e->name);
+    g_free(e->type);
+    g_ptr_array_unref(e->attrs);
+    g_free(e->data);
+    g_free(e->unusable);
+    g_free(e->raw);
+    g_free(e);
+}
+
+static NvstoreEntry *entry_new(void)
+{
+    NvstoreEntry *e = g_new0(NvstoreEntry, 1);
+
+    e->attrs = g_ptr_array_new_with_free_func(attr_free);
+    return e;
+}
+
+static const char *entry_desc(NvstoreEntry *e)
+{
+    return e->name ? e->name : "(unnamed)";
+}
+
+static NvstoreAttr *find_attr(NvstoreEntry *e, const char *name)
+{
+    guint i;
+
+    for (i = 0; i < e->attrs->len; i++) {
+        NvstoreAttr *attr = g_ptr_array_index(e->attrs, i);
+
+        if (!strcmp(attr->name, name)) {
+            return attr;
+        }
+    }
+    return NULL;
+}
+
+NvstoreDir *nvstore_dir_new(void)
+{
+    NvstoreDir *dir = g_new0(NvstoreDir, 1);
+
+    dir->entries = g_ptr_array_new_with_free_func(entry_free);
+    dir->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    return dir;
+}
+
+void nvstore_dir_free(NvstoreDir *dir)
+{
+    if (!dir) {
+        return;
+    }
+    g_hash_table_unref(dir->by_name);
+    g_ptr_array_unref(dir->entries);
+    g_free(dir);
+}
+
+/* ---- Decoding ---------------------------------------------------------- */
+
+/*
+ * The known attributes.  Their values are checked here; a bad value
+ * makes the entry unusable (the message goes to *@why).
+ */
+static void decode_extent(NvstoreEntry *e, Slice v, char **why)
+{
+    const uint8_t *p = v.p;
+    size_t n = v.n;
+    Slice seq, crc;
+    NvstoreExtent ext;
+    Error *err = NULL;
+
+    if (qcrypto_der_decode_seq(&p, &n, capture, &seq, &err) < 0 || n) {
+        goto bad;
+    }
+    p = seq.p;
+    n = seq.n;
+    if (qcrypto_der_decode_uint64(&p, &n, &ext.offset, &err) < 0 ||
+        qcrypto_der_decode_uint64(&p, &n, &ext.length, &err) < 0 ||
+        qcrypto_der_decode_uint64(&p, &n, &ext.generation, &err) < 0 ||
+        qcrypto_der_decode_octet_str(&p, &n, capture, &crc, &err) < 0) {
+        goto bad;
+    }
+    if (n || crc.n != 4) {
+        goto bad;
+    }
+    if (ext.offset >= NVSTORE_EXTENT_LIMIT ||
+        ext.length >= NVSTORE_EXTENT_LIMIT ||
+        ext.generation >= NVSTORE_EXTENT_LIMIT) {
+        *why = g_strdup("attribute 'extent' has a field out of range");
+        return;
+    }
+    ext.crc32c = ldl_be_p(crc.p);
+    e->extent = ext;
+    e->has_extent = true;
+    return;
+
+bad:
+    *why = g_strdup_printf("attribute 'extent' is not an Extent%s%s",
+                           err ? ": " : "", err ? error_get_pretty(err) : "");
+    error_free(err);
+}
+
+static void decode_realsize(NvstoreEntry *e, Slice v, char **why)
+{
+    const uint8_t *p = v.p;
+    size_t n = v.n;
+    Slice s;
+
+    if (qcrypto_der_decode_octet_str(&p, &n, capture, &s, NULL) < 0 ||
+        n || s.n != 8) {
+        *why = g_strdup("attribute 'realsize' is not an OCTET STRING of "
+                        "8 octets");
+        return;
+    }
+    e->realsize = ldq_be_p(s.p);
+    e->has_realsize = true;
+}
+
+/*
+ * Parse the contents of one SET OF Attribute.  Structural errors fail the
+ * whole directory; rule violations make the entry unusable (*@why).
+ */
+static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
+                        bool mandatory, unsigned *count, char **why,
+                        Error **errp)
+{
+    const uint8_t *p = set.p;
+    size_t n = set.n;
+    Slice prev = { NULL, 0 };
+
+    while (n) {
+        const uint8_t *start = p;
+        Slice whole, name, value = { NULL, 0 };
+        int tag = qcrypto_der_peek_tag(p, n);
+
+        if (++*count > NVSTORE_ENTRY_MAX_ATTRS) {
+            error_setg(errp, "At offset %zu: more than %d attributes",
+                       offset_of(ctx, start), NVSTORE_ENTRY_MAX_ATTRS);
+            return false;
+        }
+        if (tag == QCRYPTO_DER_TAG_IA5_STRING) {
+            if (qcrypto_der_decode_ia5_str(&p, &n, capture, &name,
+                                           errp) < 0) {
+                goto der_error;
+            }
+        } else if (tag == QCRYPTO_DER_TAG_SEQUENCE) {
+            Slice seq;
+            const uint8_t *q;
+            size_t m;
+            uint8_t vtag;
+
+            if (qcrypto_der_decode_seq(&p, &n, capture, &seq, errp) < 0) {
+                goto der_error;
+            }
+            q = seq.p;
+            m = seq.n;
+            if (qcrypto_der_decode_ia5_str(&q, &m, capture, &name,
+                                           errp) < 0) {
+                error_prepend(errp, "At offset %zu: attribute name: ",
+                              offset_of(ctx, q));
+                return false;
+            }
+            value.p = q;
+            value.n = m;
+            if (!m) {
+                error_setg(errp, "At offset %zu: valued attribute without "
+                           "a value", offset_of(ctx, start));
+                return false;
+            }
+            /* Exactly one value, well-formed DER */
+            if (qcrypto_der_decode_any(&q, &m, &vtag, NULL, NULL,
+                                       errp) < 0) {
+                error_prepend(errp, "At offset %zu: attribute value: ",
+                              offset_of(ctx, value.p));
+                return false;
+            }
+            if (m) {
+                error_setg(errp, "At offset %zu: attribute has more than "
+                           "one value", offset_of(ctx, q));
+                return false;
+            }
+            if (!check_der(ctx, value.p, value.n, NVSTORE_ATTR_MAX_DEPTH,
+                           errp)) {
+                return false;
+            }
+        } else {
+            error_setg(errp, "At offset %zu: an attribute must be an "
+                       "IA5String or a SEQUENCE, not tag 0x%02x",
+                       offset_of(ctx, start), tag);
+            return false;
+        }
+        whole.p = start;
+        whole.n = p - start;
+        if (whole.n > NVSTORE_ATTR_MAX_SIZE) {
+            error_setg(errp, "At offset %zu: attribute larger than %d bytes",
+                       offset_of(ctx, start), NVSTORE_ATTR_MAX_SIZE);
+            return false;
+        }
+        if (!valid_id(name.p, name.n)) {
+            error_setg(errp, "At offset %zu: invalid attribute name",
+                       offset_of(ctx, start));
+            return false;
+        }
+        if (prev.p && der_cmp(prev.p, prev.n, whole.p, whole.n) >= 0) {
+            error_setg(errp, "At offset %zu: attributes not in ascending "
+                       "order of their encodings (X.690 11.6)",
+                       offset_of(ctx, start));
+            return false;
+        }
+        prev = whole;
+
+        if (*why) {
+            continue;       /* already unusable: only check the structure */
+        }
+        {
+            g_autofree char *aname = g_strndup((const char *)name.p, name.n);
+            bool known = !strcmp(aname, NVSTORE_ATTR_EXTENT) ||
+                         !strcmp(aname, NVSTORE_ATTR_REALSIZE);
+
+            if ((known && (!strcmp(aname, NVSTORE_ATTR_EXTENT) ?
+                           e->has_extent : e->has_realsize)) ||
+                find_attr(e, aname)) {
+                *why = g_strdup_printf("attribute '%s' appears twice", aname);
+            } else if (known && !mandatory) {
+                *why = g_strdup_printf("attribute '%s' must be mandatory",
+                                       aname);
+            } else if (known && !value.p) {
+                *why = g_strdup_printf("attribute '%s' needs a value", aname);
+            } else if (!strcmp(aname, NVSTORE_ATTR_EXTENT)) {
+                decode_extent(e, value, why);
+            } else if (!strcmp(aname, NVSTORE_ATTR_REALSIZE)) {
+                decode_realsize(e, value, why);
+            } else if (mandatory) {
+                *why = g_strdup_printf("unknown mandatory attribute '%s'",
+                                       aname);
+            } else {
+                NvstoreAttr *attr = g_new0(NvstoreAttr, 1);
+
+                attr->name = g_steal_pointer(&aname);
+                attr->value = value.p ? g_memdup2(value.p, value.n) : NULL;
+                attr->value_len = value.n;
+                g_ptr_array_add(e->attrs, attr);
+            }
+        }
+    }
+    return true;
+
+der_error:
+    error_prepend(errp, "At offset %zu: attribute: ", offset_of(ctx, p));
+    return false;
+}
+
+/* Parse the contents of one Entry SEQUENCE into @e */
+static bool parse_entry(ParseCtx *ctx, NvstoreEntry *e, Slice c,
+                        Error **errp)
+{
+    const uint8_t *p = c.p;
+    size_t n = c.n;
+    Slice nvram, type, mand, opt, data, name;
+    g_autofree char *why = NULL;
+    unsigned count = 0;
+    const uint8_t *q;
+    size_t m;
+
+    if (qcrypto_der_decode_seq(&p, &n, capture, &nvram, errp) < 0) {
+        error_prepend(errp, "At offset %zu: nvram: ", offset_of(ctx, p));
+        return false;
+    }
+    if (n) {
+        q = p;
+        if (qcrypto_der_decode_utf8_str(&p, &n, capture, &name, errp) < 0) {
+            error_prepend(errp, "At offset %zu: name: ", offset_of(ctx, q));
+            return false;
+        }
+        if (!valid_name(name.p, name.n)) {
+            error_setg(errp, "At offset %zu: invalid blob name",
+                       offset_of(ctx, q));
+            return false;
+        }
+        if (n) {
+            error_setg(errp, "At offset %zu: unexpected data after the name",
+                       offset_of(ctx, p));
+            return false;
+        }
+        e->name = g_strndup((const char *)name.p, name.n);
+    }
+
+    q = nvram.p;
+    m = nvram.n;
+    if (qcrypto_der_decode_ia5_str(&q, &m, capture, &type, errp) < 0) {
+        error_prepend(errp, "At offset %zu: type: ", offset_of(ctx, q));
+        return false;
+    }
+    if (!valid_id(type.p, type.n)) {
+        error_setg(errp, "At offset %zu: invalid blob type",
+                   offset_of(ctx, type.p));
+        return false;
+    }
+    e->type = g_strndup((const char *)type.p, type.n);
+    if (qcrypto_der_decode_set(&q, &m, capture, &mand, errp) < 0) {
+        error_prepend(errp, "At offset %zu: mandatory attributes: ",
+                      offset_of(ctx, q));
+        return false;
+    }
+    if (!parse_attrs(ctx, e, mand, true, &count, &why, errp)) {
+        return false;
+    }
+    if (qcrypto_der_decode_set(&q, &m, capture, &opt, errp) < 0) {
+        error_prepend(errp, "At offset %zu: optional attributes: ",
+                      offset_of(ctx, q));
+        return false;
+    }
+    if (!parse_attrs(ctx, e, opt, false, &count, &why, errp)) {
+        return false;
+    }
+    if (qcrypto_der_decode_octet_str(&q, &m, capture, &data, errp) < 0) {
+        error_prepend(errp, "At offset %zu: data: ", offset_of(ctx, q));
+        return false;
+    }
+    if (m) {
+        error_setg(errp, "At offset %zu: unexpected data after the nvram "
+                   "data", offset_of(ctx, q));
+        return false;
+    }
+
+    if (!why && e->has_extent && data.n) {
+        why = g_strdup("it has both an extent and inline data");
+    }
+    if (!why && !strcmp(e->type, NVSTORE_TYPE_TPM) && !e->has_realsize) {
+        why = g_strdup("type 'tpm' requires attribute 'realsize'");
+    }
+    if (!why && e->has_realsize &&
+        e->realsize > (e->has_extent ? e->extent.length : data.n)) {
+        why = g_strdup("realsize exceeds the data");
+    }
+    if (why) {
+        /* Keep the entry as it is; drop what was decoded of it */
+        e->unusable = g_steal_pointer(&why);
+        e->has_extent = e->has_realsize = false;
+        g_ptr_array_set_size(e->attrs, 0);
+    } else {
+        e->data = g_memdup2(data.p, data.n);
+        e->data_len = data.n;
+    }
+    return true;
+}
+
+NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
+{
+    ERRP_GUARD();
+    g_autoptr(NvstoreDir) dir = nvstore_dir_new();
+    ParseCtx ctx = { .base = buf };
+    const uint8_t *p = buf;
+    size_t n = len;
+    Slice prev = { NULL, 0 };
+
+    if (len > NVSTORE_DIR_MAX_SIZE) {
+        error_setg(errp, "nvstore directory: %zu bytes, more than the limit "
+                   "of %d", len, NVSTORE_DIR_MAX_SIZE);
+        return NULL;
+    }
+    if (qcrypto_der_decode_indefinite_begin(&p, &n, QCRYPTO_DER_TAG_SET,
+                                            errp) < 0) {
+        error_prepend(errp, "nvstore directory: at offset 0: ");
+        return NULL;
+    }
+    for (ctx.index = 0; !qcrypto_der_decode_eoc(&p, &n); ctx.index++) {
+        const uint8_t *start = p;
+        NvstoreEntry *e;
+        Slice c;
+
+        if (!n) {
+            error_setg(errp, "nvstore directory: truncated at offset %zu: "
+                       "no end-of-contents", offset_of(&ctx, p));
+            return NULL;
+        }
+        if (ctx.index == NVSTORE_DIR_MAX_ENTRIES) {
+            error_setg(errp, "nvstore directory: more than %d entries",
+                       NVSTORE_DIR_MAX_ENTRIES);
+            return NULL;
+        }
+        if (qcrypto_der_decode_seq(&p, &n, capture, &c, errp) < 0) {
+            error_prepend(errp, "nvstore directory: entry #%u at offset "
+                          "%zu: ", ctx.index, offset_of(&ctx, start));
+            return NULL;
+        }
+        e = entry_new();
+        g_ptr_array_add(dir->entries, e);
+        if (!parse_entry(&ctx, e, c, errp)) {
+            error_prepend(errp, "nvstore directory: entry #%u: ", ctx.index);
+            return NULL;
+        }
+        if (prev.p && der_cmp(prev.p, prev.n, start, p - start) >= 0) {
+            error_setg(errp, "nvstore directory: entry #%u at offset %zu: "
+                       "entries not in ascending order of their encodings "
+                       "(X.690 11.6)", ctx.index, offset_of(&ctx, start));
+            return NULL;
+        }
+        prev.p = start;
+        prev.n = p - start;
+        if (g_hash_table_contains(dir->by_name, name_key(e->name))) {
+            error_setg(errp, "nvstore directory: entry #%u: duplicate blob "
+                       "name '%s'", ctx.index, entry_desc(e));
+            return NULL;
+        }
+        g_hash_table_insert(dir->by_name, name_key(e->name), e);
+        if (e->unusable) {
+            e->raw = g_memdup2(start, p - start);
+            e->raw_len = p - start;
+        }
+    }
+    if (n) {
+        error_setg(errp, "nvstore directory: %zu bytes of trailing data at "
+                   "offset %zu", n, offset_of(&ctx, p));
+        return NULL;
+    }
+    return g_steal_pointer(&dir);
+}
+
+/* ---- Encoding ---------------------------------------------------------- */
+
+typedef struct Encoded {
+    uint8_t *p;
+    size_t n;
+} Encoded;
+
+static Encoded flush(QCryptoEncodeContext *ctx)
+{
+    Encoded enc;
+
+    enc.n = qcrypto_der_encode_ctx_buffer_len(ctx);
+    enc.p = g_malloc(enc.n);
+    qcrypto_der_encode_ctx_flush_and_free(ctx, enc.p);
+    return enc;
+}
+
+static gint encoded_cmp(gconstpointer a, gconstpointer b)
+{
+    const Encoded *x = a, *y = b;
+
+    return der_cmp(x->p, x->n, y->p, y->n);
+}
+
+static void encoded_clear(gpointer p)
+{
+    g_free(((Encoded *)p)->p);
+}
+
+static Encoded encode_attr(const char *name, const uint8_t *value,
+                           size_t value_len)
+{
+    QCryptoEncodeContext *ctx = qcrypto_der_encode_ctx_new();
+
+    if (value) {
+        qcrypto_der_encode_seq_begin(ctx);
+        qcrypto_der_encode_ia5_str(ctx, name, strlen(name));
+        qcrypto_der_encode_raw(ctx, value, value_len);
+        qcrypto_der_encode_seq_end(ctx);
+    } else {
+        qcrypto_der_encode_ia5_str(ctx, name, strlen(name));
+    }
+    return flush(ctx);
+}
+
+/* Add the elements of @set to @ctx, sorted; @set must outlive @ctx */
+static void encode_sorted(QCryptoEncodeContext *ctx, GArray *set)
+{
+    guint i;
+
+    g_array_sort(set, encoded_cmp);
+    for (i = 0; i < set->len; i++) {
+        Encoded *enc = &g_array_index(set, Encoded, i);
+
+        qcrypto_der_encode_raw(ctx, enc->p, enc->n);
+    }
+}
+
+static Encoded encode_entry(NvstoreEntry *e)
+{
+    g_autoptr(GArray) mand = g_array_new(false, false, sizeof(Encoded));
+    g_autoptr(GArray) opt = g_array_new(false, false, sizeof(Encoded));
+    QCryptoEncodeContext *ctx;
+    uint8_t realsize[8];
+    Encoded attr;
+    guint i;
+
+    if (e->unusable) {
+        return (Encoded) { g_memdup2(e->raw, e->raw_len), e->raw_len };
+    }
+    g_array_set_clear_func(mand, encoded_clear);
+    g_array_set_clear_func(opt, encoded_clear);
+
+    if (e->has_extent) {
+        uint8_t crc[4];
+        Encoded value;
+
+        stl_be_p(crc, e->extent.crc32c);
+        ctx = qcrypto_der_encode_ctx_new();
+        qcrypto_der_encode_seq_begin(ctx);
+        qcrypto_der_encode_uint64(ctx, e->extent.offset);
+        qcrypto_der_encode_uint64(ctx, e->extent.length);
+        qcrypto_der_encode_uint64(ctx, e->extent.generation);
+        qcrypto_der_encode_octet_str(ctx, crc, sizeof(crc));
+        qcrypto_der_encode_seq_end(ctx);
+        value = flush(ctx);
+        attr = encode_attr(NVSTORE_ATTR_EXTENT, value.p, value.n);
+        g_array_append_val(mand, attr);
+        g_free(value.p);
+    }
+    if (e->has_realsize) {
+        Encoded value;
+
+        stq_be_p(realsize, e->realsize);
+        ctx = qcrypto_der_encode_ctx_new();
+        qcrypto_der_encode_octet_str(ctx, realsize, sizeof(realsize));
+        value = flush(ctx);
+        attr = encode_attr(NVSTORE_ATTR_REALSIZE, value.p, value.n);
+        g_array_append_val(mand, attr);
+        g_free(value.p);
+    }
+    for (i = 0; i < e->attrs->len; i++) {
+        NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
+
+        attr = encode_attr(a->name, a->value, a->value_len);
+        g_array_append_val(opt, attr);
+    }
+
+    ctx = qcrypto_der_encode_ctx_new();
+    qcrypto_der_encode_seq_begin(ctx);
+    qcrypto_der_encode_seq_begin(ctx);
+    qcrypto_der_encode_ia5_str(ctx, e->type, strlen(e->type));
+    qcrypto_der_encode_set_begin(ctx);
+    encode_sorted(ctx, mand);
+    qcrypto_der_encode_set_end(ctx);
+    qcrypto_der_encode_set_begin(ctx);
+    encode_sorted(ctx, opt);
+    qcrypto_der_encode_set_end(ctx);
+    qcrypto_der_encode_octet_str(ctx, e->data, e->data_len);
+    qcrypto_der_encode_seq_end(ctx);
+    if (e->name) {
+        qcrypto_der_encode_utf8_str(ctx, e->name, strlen(e->name));
+    }
+    qcrypto_der_encode_seq_end(ctx);
+    return flush(ctx);
+}
+
+uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp)
+{
+    g_autoptr(GArray) entries = g_array_new(false, false, sizeof(Encoded));
+    QCryptoEncodeContext *ctx;
+    Encoded out;
+    guint i;
+
+    g_array_set_clear_func(entries, encoded_clear);
+    for (i = 0; i < dir->entries->len; i++) {
+        Encoded enc = encode_entry(g_ptr_array_index(dir->entries, i));
+
+        g_array_append_val(entries, enc);
+    }
+    ctx = qcrypto_der_encode_ctx_new();
+    qcrypto_der_encode_indefinite_begin(ctx, QCRYPTO_DER_TAG_SET);
+    encode_sorted(ctx, entries);
+    qcrypto_der_encode_indefinite_end(ctx);
+    if (qcrypto_der_encode_ctx_buffer_len(ctx) > NVSTORE_DIR_MAX_SIZE) {
+        error_setg(errp, "nvstore directory would be %zu bytes, more than "
+                   "the limit of %d", qcrypto_der_encode_ctx_buffer_len(ctx),
+                   NVSTORE_DIR_MAX_SIZE);
+        out = flush(ctx);
+        g_free(out.p);
+        return NULL;
+    }
+    out = flush(ctx);
+    *len = out.n;
+    return out.p;
+}
+
+/* ---- Editing ----------------------------------------------------------- */
+
+NvstoreEntry *nvstore_dir_lookup(NvstoreDir *dir, const char *name)
+{
+    return g_hash_table_lookup(dir->by_name, name ? name : "");
+}
+
+NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
+                              const char *type, Error **errp)
+{
+    NvstoreEntry *e;
+
+    if ((name && !check_name(name, errp)) ||
+        !check_id("blob type", type, errp)) {
+        return NULL;
+    }
+    if (nvstore_dir_lookup(dir, name)) {
+        error_setg(errp, "A blob named '%s' exists already",
+                   name ? name : "(unnamed)");
+        return NULL;
+    }
+    if (dir->entries->len >= NVSTORE_DIR_MAX_ENTRIES) {
+        error_setg(errp, "The directory has the maximum number of blobs, %d",
+                   NVSTORE_DIR_MAX_ENTRIES);
+        return NULL;
+    }
+    e = entry_new();
+    e->name = g_strdup(name);
+    e->type = g_strdup(type);
+    g_ptr_array_add(dir->entries, e);
+    g_hash_table_insert(dir->by_name, name_key(e->name), e);
+    return e;
+}
+
+bool nvstore_dir_delete(NvstoreDir *dir, const char *name, Error **errp)
+{
+    NvstoreEntry *e = nvstore_dir_lookup(dir, name);
+
+    if (!e) {
+        error_setg(errp, "No blob named '%s'", name ? name : "(unnamed)");
+        return false;
+    }
+    g_hash_table_remove(dir->by_name, name ? name : "");
+    g_ptr_array_remove_fast(dir->entries, e);
+    return true;
+}
+
+bool nvstore_entry_check_usable(NvstoreEntry *e, Error **errp)
+{
+    if (e->unusable) {
+        error_setg(errp, "Blob '%s' cannot be used by this version of QEMU: "
+                   "%s", entry_desc(e), e->unusable);
+        return false;
+    }
+    return true;
+}
+
+uint64_t nvstore_entry_data_size(NvstoreEntry *e)
+{
+    assert(!e->unusable);
+    return e->has_extent ? e->extent.length : e->data_len;
+}
+
+bool nvstore_entry_set_inline(NvstoreEntry *e, const uint8_t *data,
+                              size_t len, Error **errp)
+{
+    if (!nvstore_entry_check_usable(e, errp)) {
+        return false;
+    }
+    if (e->has_realsize && e->realsize > len) {
+        error_setg(errp, "Blob '%s': realsize %" PRIu64 " exceeds the new "
+                   "data size %zu", entry_desc(e), e->realsize, len);
+        return false;
+    }
+    g_free(e->data);
+    e->data = g_memdup2(data, len);
+    e->data_len = len;
+    e->has_extent = false;
+    return true;
+}
+
+bool nvstore_entry_set_extent(NvstoreEntry *e, const NvstoreExtent *extent,
+                              Error **errp)
+{
+    if (!nvstore_entry_check_usable(e, errp)) {
+        return false;
+    }
+    if (extent->offset >= NVSTORE_EXTENT_LIMIT ||
+        extent->length >= NVSTORE_EXTENT_LIMIT ||
+        extent->generation >= NVSTORE_EXTENT_LIMIT) {
+        error_setg(errp, "Blob '%s': extent field out of range",
+                   entry_desc(e));
+        return false;
+    }
+    if (e->has_realsize && e->realsize > extent->length) {
+        error_setg(errp, "Blob '%s': realsize %" PRIu64 " exceeds the new "
+                   "data size %" PRIu64, entry_desc(e), e->realsize,
+                   extent->length);
+        return false;
+    }
+    g_free(e->data);
+    e->data = NULL;
+    e->data_len = 0;
+    e->extent = *extent;
+    e->has_extent = true;
+    return true;
+}
+
+bool nvstore_entry_set_realsize(NvstoreEntry *e, uint64_t realsize,
+                                Error **errp)
+{
+    if (!nvstore_entry_check_usable(e, errp)) {
+        return false;
+    }
+    if (realsize > nvstore_entry_data_size(e)) {
+        error_setg(errp, "Blob '%s': realsize %" PRIu64 " exceeds the data "
+                   "size %" PRIu64, entry_desc(e), realsize,
+                   nvstore_entry_data_size(e));
+        return false;
+    }
+    e->realsize = realsize;
+    e->has_realsize = true;
+    return true;
+}
+
+const NvstoreAttr *nvstore_entry_get_attr(NvstoreEntry *e, const char *name)
+{
+    return find_attr(e, name);
+}
+
+bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
+                            const uint8_t *value, size_t value_len,
+                            Error **errp)
+{
+    ERRP_GUARD();
+    ParseCtx ctx = { .base = value };
+    NvstoreAttr *attr;
+    Encoded enc;
+
+    if (!nvstore_entry_check_usable(e, errp) ||
+        !check_id("attribute name", name, errp)) {
+        return false;
+    }
+    if (!strcmp(name, NVSTORE_ATTR_EXTENT) ||
+        !strcmp(name, NVSTORE_ATTR_REALSIZE)) {
+        error_setg(errp, "Attribute '%s' is managed by nvstore", name);
+        return false;
+    }
+    if (value) {
+        const uint8_t *p = value;
+        size_t n = value_len;
+        uint8_t tag;
+
+        if (qcrypto_der_decode_any(&p, &n, &tag, NULL, NULL, errp) < 0) {
+            error_prepend(errp, "Attribute '%s': ", name);
+            return false;
+        }
+        if (n) {
+            error_setg(errp, "Attribute '%s': the value must be a single "
+                       "DER encoding", name);
+            return false;
+        }
+        if (!check_der(&ctx, value, value_len, NVSTORE_ATTR_MAX_DEPTH,
+                       errp)) {
+            error_prepend(errp, "Attribute '%s': ", name);
+            return false;
+        }
+    }
+    enc = encode_attr(name, value, value_len);
+    g_free(enc.p);
+    if (enc.n > NVSTORE_ATTR_MAX_SIZE) {
+        error_setg(errp, "Attribute '%s' is larger than %d bytes", name,
+                   NVSTORE_ATTR_MAX_SIZE);
+        return false;
+    }
+    attr = find_attr(e, name);
+    if (!attr) {
+        if (e->attrs->len + e->has_extent + e->has_realsize >=
+            NVSTORE_ENTRY_MAX_ATTRS) {
+            error_setg(errp, "Blob '%s' has the maximum number of "
+                       "attributes, %d", entry_desc(e),
+                       NVSTORE_ENTRY_MAX_ATTRS);
+            return false;
+        }
+        attr = g_new0(NvstoreAttr, 1);
+        attr->name = g_strdup(name);
+        g_ptr_array_add(e->attrs, attr);
+    }
+    g_free(attr->value);
+    attr->value = value ? g_memdup2(value, value_len) : NULL;
+    attr->value_len = value ? value_len : 0;
+    return true;
+}
+
+bool nvstore_entry_del_attr(NvstoreEntry *e, const char *name)
+{
+    NvstoreAttr *attr = find_attr(e, name);
+
+    if (!attr || e->unusable) {
+        return false;
+    }
+    g_ptr_array_remove(e->attrs, attr);
+    return true;
+}
