@@ -195,7 +195,7 @@ static NvstoreEntry *entry_new(void)
     return e;
 }
 
-static const char *entry_desc(NvstoreEntry *e)
+const char *nvstore_entry_desc(NvstoreEntry *e)
 {
     return e->name ? e->name : "(unnamed)";
 }
@@ -578,7 +578,7 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
         prev.n = p - start;
         if (g_hash_table_contains(dir->by_name, name_key(e->name))) {
             error_setg(errp, "nvstore directory: entry #%u: duplicate blob "
-                       "name '%s'", ctx.index, entry_desc(e));
+                       "name '%s'", ctx.index, nvstore_entry_desc(e));
             return NULL;
         }
         g_hash_table_insert(dir->by_name, name_key(e->name), e);
@@ -803,7 +803,7 @@ bool nvstore_entry_check_usable(NvstoreEntry *e, Error **errp)
 {
     if (e->unusable) {
         error_setg(errp, "Blob '%s' cannot be used by this version of QEMU: "
-                   "%s", entry_desc(e), e->unusable);
+                   "%s", nvstore_entry_desc(e), e->unusable);
         return false;
     }
     return true;
@@ -823,7 +823,7 @@ bool nvstore_entry_set_inline(NvstoreEntry *e, const uint8_t *data,
     }
     if (e->has_realsize && e->realsize > len) {
         error_setg(errp, "Blob '%s': realsize %" PRIu64 " exceeds the new "
-                   "data size %zu", entry_desc(e), e->realsize, len);
+                   "data size %zu", nvstore_entry_desc(e), e->realsize, len);
         return false;
     }
     g_free(e->data);
@@ -843,12 +843,12 @@ bool nvstore_entry_set_extent(NvstoreEntry *e, const NvstoreExtent *extent,
         extent->length >= NVSTORE_EXTENT_LIMIT ||
         extent->generation >= NVSTORE_EXTENT_LIMIT) {
         error_setg(errp, "Blob '%s': extent field out of range",
-                   entry_desc(e));
+                   nvstore_entry_desc(e));
         return false;
     }
     if (e->has_realsize && e->realsize > extent->length) {
         error_setg(errp, "Blob '%s': realsize %" PRIu64 " exceeds the new "
-                   "data size %" PRIu64, entry_desc(e), e->realsize,
+                   "data size %" PRIu64, nvstore_entry_desc(e), e->realsize,
                    extent->length);
         return false;
     }
@@ -868,7 +868,7 @@ bool nvstore_entry_set_realsize(NvstoreEntry *e, uint64_t realsize,
     }
     if (realsize > nvstore_entry_data_size(e)) {
         error_setg(errp, "Blob '%s': realsize %" PRIu64 " exceeds the data "
-                   "size %" PRIu64, entry_desc(e), realsize,
+                   "size %" PRIu64, nvstore_entry_desc(e), realsize,
                    nvstore_entry_data_size(e));
         return false;
     }
@@ -932,7 +932,7 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
         if (e->attrs->len + e->has_extent + e->has_realsize >=
             NVSTORE_ENTRY_MAX_ATTRS) {
             error_setg(errp, "Blob '%s' has the maximum number of "
-                       "attributes, %d", entry_desc(e),
+                       "attributes, %d", nvstore_entry_desc(e),
                        NVSTORE_ENTRY_MAX_ATTRS);
             return false;
         }

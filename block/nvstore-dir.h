@@ -169,6 +169,14 @@ NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
 bool nvstore_dir_delete(NvstoreDir *dir, const char *name, Error **errp);
 
 /**
+ * nvstore_entry_desc:
+ * @entry: the entry
+ *
+ * Returns: the entry's name for messages: its name, or "(unnamed)".
+ */
+const char *nvstore_entry_desc(NvstoreEntry *entry);
+
+/**
  * nvstore_entry_check_usable:
  * @entry: the entry
  * @errp: error object

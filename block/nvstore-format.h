@@ -1,0 +1,79 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * nvstore on-disk layout: the one place in the code that owns it.
+ * The specification is docs/interop/nvstore.rst ("The container").
+ * All integers are big endian on disk.
+ */
+
+#ifndef BLOCK_NVSTORE_FORMAT_H
+#define BLOCK_NVSTORE_FORMAT_H
+
+#include "qemu/bswap.h"
+
+#define NVSTORE_MAGIC               "QNVSTORE"
+#define NVSTORE_SLOT_MAGIC          "QNVSSLOT"
+
+#define NVSTORE_BLOCK_SIZE          4096
+#define NVSTORE_HEADER_OFFSET       0
+#define NVSTORE_SLOT_OFFSET(i)      (NVSTORE_BLOCK_SIZE * (1 + (i)))
+#define NVSTORE_NB_SLOTS            2
+#define NVSTORE_DATA_OFFSET         (NVSTORE_BLOCK_SIZE * 3)
+/* Allocations in the data area are aligned to this */
+#define NVSTORE_ALIGN               NVSTORE_BLOCK_SIZE
+
+/* No feature is defined yet */
+#define NVSTORE_INCOMPAT_MASK       UINT64_C(0)
+
+typedef struct QEMU_PACKED NvstoreHeader {
+    char magic[8];                  /* NVSTORE_MAGIC */
+    uint64_t incompatible_features; /* unknown bit set: refuse the image */
+    uint64_t compatible_features;   /* unknown bits are ignored */
+    uint32_t header_crc32c;         /* CRC-32C of the bytes before it */
+} NvstoreHeader;
+
+typedef struct QEMU_PACKED NvstoreSlot {
+    char magic[8];                  /* NVSTORE_SLOT_MAGIC */
+    uint64_t generation;            /* >= 1; 0: never written */
+    uint64_t dir_offset;            /* where the directory is */
+    uint64_t dir_length;            /* its length in bytes */
+    uint32_t dir_crc32c;            /* CRC-32C of the directory */
+    uint32_t slot_crc32c;           /* CRC-32C of the bytes before it */
+} NvstoreSlot;
+
+QEMU_BUILD_BUG_ON(sizeof(NvstoreHeader) != 28);
+QEMU_BUILD_BUG_ON(sizeof(NvstoreSlot) != 40);
+
+static inline void nvstore_header_to_cpu(NvstoreHeader *h)
+{
+    h->incompatible_features = be64_to_cpu(h->incompatible_features);
+    h->compatible_features = be64_to_cpu(h->compatible_features);
+    h->header_crc32c = be32_to_cpu(h->header_crc32c);
+}
+
+static inline void nvstore_header_to_be(NvstoreHeader *h)
+{
+    h->incompatible_features = cpu_to_be64(h->incompatible_features);
+    h->compatible_features = cpu_to_be64(h->compatible_features);
+    h->header_crc32c = cpu_to_be32(h->header_crc32c);
+}
+
+static inline void nvstore_slot_to_cpu(NvstoreSlot *s)
+{
+    s->generation = be64_to_cpu(s->generation);
+    s->dir_offset = be64_to_cpu(s->dir_offset);
+    s->dir_length = be64_to_cpu(s->dir_length);
+    s->dir_crc32c = be32_to_cpu(s->dir_crc32c);
+    s->slot_crc32c = be32_to_cpu(s->slot_crc32c);
+}
+
+static inline void nvstore_slot_to_be(NvstoreSlot *s)
+{
+    s->generation = cpu_to_be64(s->generation);
+    s->dir_offset = cpu_to_be64(s->dir_offset);
+    s->dir_length = cpu_to_be64(s->dir_length);
+    s->dir_crc32c = cpu_to_be32(s->dir_crc32c);
+    s->slot_crc32c = cpu_to_be32(s->slot_crc32c);
+}
+
+#endif /* BLOCK_NVSTORE_FORMAT_H */
