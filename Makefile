@@ -3,7 +3,7 @@
 # nvstore: an overlay on QEMU 10.0.2.  See README.md.
 
 .PHONY: all deps fetch assemble build clang check test demo patches \
-	checkpatch clean distclean
+	checkpatch fuzz clean distclean
 
 all: build
 
@@ -32,6 +32,11 @@ check test:
 # The main job: a demonstration of nvstore.
 demo: build
 	project/demo.sh
+
+# Fuzz the nvstore directory decoder (RUNS executions)
+RUNS ?= 1000000
+fuzz: build
+	project/fuzz.sh $(RUNS)
 
 # The overlay as a git patch series against pristine QEMU (build/patches).
 patches: assemble
