@@ -341,6 +341,64 @@ static void test_bit_rot(void)
     unlink(path);
 }
 
+/*
+ * An I/O error (EIO, ENOSPC) on a write of a commit: the commit fails,
+ * the blobs keep their old contents, in memory and on disk, and the next
+ * commit works.
+ */
+static void test_write_error(void)
+{
+    static const int errnos[] = { EIO, ENOSPC };
+    g_autofree char *path = create_image();
+    g_autoptr(GByteArray) a1 = pattern(5000, 30);
+    g_autoptr(GByteArray) a2 = pattern(6000, 31);
+    g_autoptr(GByteArray) b = pattern(100, 32);
+    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    int i;
+
+    put(blk, "a", "raw", a1);
+    put(blk, "b", "raw", b);
+    blk_unref(blk);
+
+    for (i = 0; i < ARRAY_SIZE(errnos); i++) {
+        QDict *options = qdict_new();
+        NvstoreBlobUpdate u = {
+            .name = "a", .type = "raw", .data = a2->data, .len = a2->len,
+        };
+        Error *err = NULL;
+
+        qdict_put_str(options, "driver", "nvstore");
+        qdict_put_str(options, "file.driver", "blkdebug");
+        qdict_put_str(options, "file.image.filename", path);
+        qdict_put_str(options, "file.inject-error.0.event", "pwritev");
+        qdict_put_int(options, "file.inject-error.0.errno", errnos[i]);
+        qdict_put_str(options, "file.inject-error.0.once", "on");
+        blk = blk_new_open(NULL, NULL, options, BDRV_O_RDWR, &error_abort);
+
+        g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &err), ==,
+                        -errnos[i]);
+        g_assert_nonnull(err);
+        error_free(err);
+        assert_blob(blk, "a", a1);
+        assert_blob(blk, "b", b);
+        blk_unref(blk);
+
+        blk = open_image(path, BDRV_O_RDWR, &error_abort);
+        assert_blob(blk, "a", a1);
+        assert_blob(blk, "b", b);
+        blk_unref(blk);
+    }
+
+    blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    put(blk, "a", "raw", a2);
+    blk_unref(blk);
+    blk = open_image(path, 0, &error_abort);
+    assert_blob(blk, "a", a2);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+    unlink(path);
+}
+
 static void test_not_nvstore(void)
 {
     g_autofree char *path = NULL;
@@ -383,6 +441,7 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/space-reuse", test_space_reuse);
     g_test_add_func("/nvstore/torn-commit", test_torn_commit);
     g_test_add_func("/nvstore/bit-rot", test_bit_rot);
+    g_test_add_func("/nvstore/write-error", test_write_error);
     g_test_add_func("/nvstore/not-nvstore", test_not_nvstore);
     return g_test_run();
 }
