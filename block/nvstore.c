@@ -521,35 +521,40 @@ static uint64_t nvstore_alloc(GArray *used, uint64_t len)
     return pos;
 }
 
-/* Write @len bytes at @offset, growing the child as needed */
+/* Grow the child to hold @end bytes, if it is smaller */
 static int coroutine_fn GRAPH_RDLOCK
-nvstore_write_at(BlockDriverState *bs, uint64_t offset, const void *buf,
-                 uint64_t len, Error **errp)
+nvstore_grow(BlockDriverState *bs, uint64_t end, Error **errp)
 {
     int64_t size = bdrv_co_getlength(bs->file->bs);
+    uint64_t new_size = ROUND_UP(end, NVSTORE_ALIGN);
     int ret;
 
     if (size < 0) {
         error_setg_errno(errp, -size, "Could not get the image size");
         return size;
     }
-    if (offset + len > size) {
-        uint64_t new_size = ROUND_UP(offset + len, NVSTORE_ALIGN);
-
-        trace_nvstore_grow(bs, size, new_size);
-        ret = bdrv_co_truncate(bs->file, new_size, false, PREALLOC_MODE_OFF,
-                               0, errp);
-        if (ret < 0) {
-            error_prepend(errp, "Could not grow the nvstore image: ");
-            return ret;
-        }
+    if (end <= size) {
+        return 0;
     }
-    ret = bdrv_co_pwrite(bs->file, offset, len, buf, 0);
+    trace_nvstore_grow(bs, size, new_size);
+    ret = bdrv_co_truncate(bs->file, new_size, false, PREALLOC_MODE_OFF, 0,
+                           errp);
+    if (ret < 0) {
+        error_prepend(errp, "Could not grow the nvstore image: ");
+    }
+    return ret;
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_write_at(BlockDriverState *bs, uint64_t offset, const void *buf,
+                 uint64_t len, Error **errp)
+{
+    int ret = bdrv_co_pwrite(bs->file, offset, len, buf, 0);
+
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not write to the nvstore image");
-        return ret;
     }
-    return 0;
+    return ret;
 }
 
 /* Apply @updates to @dir, a copy of the committed directory */
@@ -625,7 +630,7 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
     g_autofree uint8_t *cur = NULL;
     g_autofree uint8_t *enc = NULL;
     NvstoreSlot slot;
-    uint64_t gen = 0, dir_offset;
+    uint64_t gen = 0, dir_offset, end = 0;
     size_t cur_len, len, i;
     int ret;
 
@@ -656,8 +661,9 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
     }
 
     /*
-     * Data first, each blob of this commit in space that the committed
-     * directory does not reference, so that it survives any crash.
+     * Place the data of each blob of this commit, then the new directory,
+     * in space that the committed directory does not reference, so that
+     * the committed state survives any crash; grow the child once.
      */
     used = nvstore_used_ranges(s);
     for (i = 0; i < n; i++) {
@@ -672,26 +678,40 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
         ext.length = updates[i].len;
         ext.generation = gen;
         ext.crc32c = nvstore_crc(updates[i].data, updates[i].len);
-        trace_nvstore_commit_blob(bs, updates[i].name, gen, ext.offset,
-                                  ext.length);
-        ret = nvstore_write_at(bs, ext.offset, updates[i].data,
-                               updates[i].len, errp);
-        if (ret < 0) {
-            goto out;
-        }
+        end = MAX(end, ext.offset + ext.length);
         if (!nvstore_entry_set_extent(e, &ext, errp)) {
             ret = -EINVAL;
             goto out;
         }
     }
-
-    /* Then the directory, then the slot that does not hold @s->gen */
     enc = nvstore_dir_encode(dir, &len, errp);
     if (!enc) {
         ret = -EFBIG;
         goto out;
     }
     dir_offset = nvstore_alloc(used, len);
+    end = MAX(end, dir_offset + len);
+    ret = nvstore_grow(bs, end, errp);
+    if (ret < 0) {
+        goto out;
+    }
+
+    /* Write the data, the directory, the slot that does not hold @s->gen */
+    for (i = 0; i < n; i++) {
+        NvstoreEntry *e;
+
+        if (updates[i].remove || !updates[i].len) {
+            continue;
+        }
+        e = nvstore_dir_lookup(dir, updates[i].name);
+        trace_nvstore_commit_blob(bs, updates[i].name, gen, e->extent.offset,
+                                  e->extent.length);
+        ret = nvstore_write_at(bs, e->extent.offset, updates[i].data,
+                               updates[i].len, errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
     ret = nvstore_write_at(bs, dir_offset, enc, len, errp);
     if (ret < 0) {
         goto out;
