@@ -295,6 +295,29 @@ static void decode_realsize(NvstoreEntry *e, Slice v, char **why)
 }
 
 /*
+ * Note the space that an attribute 'extent' references, whether or not
+ * the entry turns out usable: a writer must not overwrite the data of an
+ * entry it cannot use either.  A second 'extent', or one that does not
+ * decode, leaves that space unknown.
+ */
+static void note_space(NvstoreEntry *e, bool mandatory, Slice value)
+{
+    NvstoreEntry tmp = { 0 };
+    g_autofree char *why = NULL;
+
+    if (mandatory && value.p && !e->has_space && !e->space_unknown) {
+        decode_extent(&tmp, value, &why);
+        if (!why) {
+            e->space = tmp.extent;
+            e->has_space = true;
+            return;
+        }
+    }
+    e->has_space = false;
+    e->space_unknown = true;
+}
+
+/*
  * Parse the contents of one SET OF Attribute.  Structural errors fail the
  * whole directory; rule violations make the entry unusable (*@why).
  */
@@ -387,6 +410,10 @@ static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
         }
         prev = whole;
 
+        if (name.n == strlen(NVSTORE_ATTR_EXTENT) &&
+            !memcmp(name.p, NVSTORE_ATTR_EXTENT, name.n)) {
+            note_space(e, mandatory, value);
+        }
         if (*why) {
             continue;       /* already unusable: only check the structure */
         }

@@ -60,6 +60,16 @@ typedef struct NvstoreEntry {
     bool has_realsize;
     uint64_t realsize;
 
+    /*
+     * The space the entry's attribute 'extent' references, decoded even
+     * when the entry is unusable, so that writers keep that space free
+     * (@has_space); @space_unknown when an attribute 'extent' does not
+     * decode, so that the space the entry uses cannot be known
+     */
+    bool has_space;
+    NvstoreExtent space;
+    bool space_unknown;
+
     /* The other attributes (NvstoreAttr *), in no particular order */
     GPtrArray *attrs;
 

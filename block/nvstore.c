@@ -18,10 +18,13 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-visit-block-core.h"
+#include "qemu/error-report.h"
+#include "qemu/units.h"
 #include "qemu/crc32c.h"
 #include "qemu/coroutine.h"
 #include "qemu/module.h"
 #include "qemu/option.h"
+#include "qobject/qdict.h"
 #include "block/aio-wait.h"
 #include "block/block_int.h"
 #include "block/block-gen.h"
@@ -43,7 +46,35 @@ typedef struct BDRVNvstoreState {
     uint64_t dir_length;
     /* Generation of the next commit: above every one ever attempted */
     uint64_t next_gen;
+
+    /* Options: the blob exposed as the node's data, and its type */
+    char *blob;
+    char *blob_type;
 } BDRVNvstoreState;
+
+#define NVSTORE_OPT_BLOB        "blob"
+#define NVSTORE_OPT_BLOB_TYPE   "blob-type"
+#define NVSTORE_OPT_DELETE_BLOB "delete-blob"
+#define NVSTORE_OPT_CONTAINER   "container"
+
+static QemuOptsList nvstore_runtime_opts = {
+    .name = "nvstore",
+    .head = QTAILQ_HEAD_INITIALIZER(nvstore_runtime_opts.head),
+    .desc = {
+        {
+            .name = NVSTORE_OPT_BLOB,
+            .type = QEMU_OPT_STRING,
+            .help = "Name of the blob to expose as the node's data",
+        },
+        {
+            .name = NVSTORE_OPT_BLOB_TYPE,
+            .type = QEMU_OPT_STRING,
+            .help = "Type of that blob if a write creates it (default: "
+                    "raw)",
+        },
+        { /* end of list */ }
+    },
+};
 
 static BlockDriver bdrv_nvstore;
 
@@ -95,6 +126,7 @@ nvstore_read_header(BlockDriverState *bs, Error **errp)
         error_setg(errp, "Image is not in nvstore format (bad magic)");
         return -EINVAL;
     }
+
     if (nvstore_crc(&h, offsetof(NvstoreHeader, header_crc32c)) !=
         be32_to_cpu(h.header_crc32c)) {
         error_setg(errp, "nvstore header is corrupt (checksum mismatch)");
@@ -183,12 +215,30 @@ nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
                    size_t *len, Error **errp)
 {
     g_autofree uint8_t *buf = NULL;
+    int64_t size;
     int ret;
 
     if (!e->has_extent) {
         *data = g_memdup2(e->data, e->data_len);
         *len = e->data_len;
         return 0;
+    }
+    /*
+     * Before allocating anything: a hostile length is not believed.  (The
+     * block layer rounds the size up to a sector; past the end of a file
+     * reads as zeroes, and the checksum tells.)
+     */
+    size = bdrv_getlength(bs->file->bs);
+    if (size < 0) {
+        error_setg_errno(errp, -size, "Could not get the image size");
+        return size;
+    }
+    if (e->extent.offset > size || e->extent.length > size - e->extent.offset) {
+        error_setg(errp, "Blob '%s' is corrupt: its data at %" PRIu64 "+%"
+                   PRIu64 " is outside the image",
+                   nvstore_entry_desc(e), e->extent.offset,
+                   e->extent.length);
+        return -EIO;
     }
     if (e->extent.length > SIZE_MAX) {
         error_setg(errp, "Blob '%s' is too large", nvstore_entry_desc(e));
@@ -321,26 +371,87 @@ out:
     return ret;
 }
 
+/*
+ * The exposed blob of option "blob" in the committed directory: NULL if
+ * there is none (the node then reads as empty) or no such option
+ */
+static NvstoreEntry *nvstore_exposed_entry(BDRVNvstoreState *s)
+{
+    return s->blob && s->dir ? nvstore_dir_lookup(s->dir, s->blob) : NULL;
+}
+
+/* The node's length: that of the exposed blob, in sectors, rounded up */
+static void nvstore_update_total_sectors(BlockDriverState *bs)
+{
+    NvstoreEntry *e = nvstore_exposed_entry(bs->opaque);
+    uint64_t size = e && !e->unusable ? nvstore_entry_data_size(e) : 0;
+
+    bs->total_sectors = DIV_ROUND_UP(size, BDRV_SECTOR_SIZE);
+}
+
 static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
                         Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
+
+    QemuOpts *opts;
     int ret;
+
+    opts = qemu_opts_create(&nvstore_runtime_opts, NULL, 0, &error_abort);
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        ret = -EINVAL;
+        goto fail;
+    }
+    s->blob = g_strdup(qemu_opt_get(opts, NVSTORE_OPT_BLOB));
+    s->blob_type = g_strdup(qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE) ?:
+                            NVSTORE_TYPE_RAW);
+    if (s->blob) {
+        /* Check the name and the type as a directory would */
+        g_autoptr(NvstoreDir) dir = nvstore_dir_new();
+
+        if (!nvstore_dir_add(dir, s->blob, s->blob_type, errp)) {
+            error_prepend(errp, "Invalid option '%s' or '%s': ",
+                          NVSTORE_OPT_BLOB, NVSTORE_OPT_BLOB_TYPE);
+            ret = -EINVAL;
+            goto fail;
+        }
+    } else if (qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE)) {
+        error_setg(errp, "Option '%s' needs option '%s'",
+                   NVSTORE_OPT_BLOB_TYPE, NVSTORE_OPT_BLOB);
+        ret = -EINVAL;
+        goto fail;
+    }
 
     ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
     if (ret < 0) {
-        return ret;
+        goto fail;
     }
-    GRAPH_RDLOCK_GUARD_MAINLOOP();
 
     qemu_co_mutex_init(&s->lock);
+    bdrv_graph_rdlock_main_loop();
     ret = nvstore_load(bs, errp);
-    if (ret < 0) {
-        return ret;
+    if (ret >= 0) {
+        /* The blob of option "blob", or no data: blobs are reached by name */
+        NvstoreEntry *e = nvstore_exposed_entry(s);
+
+        if (e && !nvstore_entry_check_usable(e, errp)) {
+            ret = -ENOTSUP;
+        }
+        nvstore_update_total_sectors(bs);
     }
-    /* No guest-visible data: the blobs are reached by name */
-    bs->total_sectors = 0;
+    bdrv_graph_rdunlock_main_loop();
+    if (ret < 0) {
+        goto fail;
+    }
+    qemu_opts_del(opts);
     return 0;
+
+fail:
+    g_clear_pointer(&s->dir, nvstore_dir_free);
+    g_clear_pointer(&s->blob, g_free);
+    g_clear_pointer(&s->blob_type, g_free);
+    qemu_opts_del(opts);
+    return ret;
 }
 
 static void nvstore_close(BlockDriverState *bs)
@@ -348,12 +459,17 @@ static void nvstore_close(BlockDriverState *bs)
     BDRVNvstoreState *s = bs->opaque;
 
     g_clear_pointer(&s->dir, nvstore_dir_free);
+    g_clear_pointer(&s->blob, g_free);
+    g_clear_pointer(&s->blob_type, g_free);
 }
 
 static int nvstore_reopen_prepare(BDRVReopenState *state,
                                   BlockReopenQueue *queue, Error **errp)
 {
-    /* No runtime options; every commit is already on disk */
+    /*
+     * Every commit is already on disk.  Options "blob" and "blob-type" are
+     * left in the queue's options: the block layer refuses to change them.
+     */
     return 0;
 }
 
@@ -368,23 +484,8 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     if (nvstore_load(bs, errp) < 0) {
         error_prepend(errp, "Could not reload the nvstore directory: ");
     }
+    nvstore_update_total_sectors(bs);
     qemu_co_mutex_unlock(&s->lock);
-}
-
-static int coroutine_fn nvstore_co_preadv(BlockDriverState *bs,
-                                          int64_t offset, int64_t bytes,
-                                          QEMUIOVector *qiov,
-                                          BdrvRequestFlags flags)
-{
-    return -ENOTSUP;
-}
-
-static int coroutine_fn nvstore_co_pwritev(BlockDriverState *bs,
-                                           int64_t offset, int64_t bytes,
-                                           QEMUIOVector *qiov,
-                                           BdrvRequestFlags flags)
-{
-    return -ENOTSUP;
 }
 
 /* ---- Creating an image --------------------------------------------------- */
@@ -422,12 +523,47 @@ static int coroutine_fn nvstore_co_format(BlockBackend *blk, Error **errp)
     return 0;
 }
 
+/*
+ * Create a qcow2 image at @filename to contain the nvstore image, with
+ * the virtual size of an empty one; nvstore grows it as blobs are written
+ */
+static int coroutine_fn GRAPH_UNLOCKED
+nvstore_co_create_qcow2(const char *filename, Error **errp)
+{
+    BlockDriver *qcow2 = bdrv_find_format("qcow2");
+    BlockDriver *proto;
+    QemuOptsList *list = NULL;
+    QemuOpts *opts;
+    int ret;
+
+    if (!qcow2 || !qcow2->create_opts) {
+        error_setg(errp, "This QEMU cannot create qcow2 images");
+        return -ENOTSUP;
+    }
+    proto = bdrv_find_protocol(filename, true, errp);
+    if (!proto) {
+        return -EINVAL;
+    }
+    list = qemu_opts_append(list, qcow2->create_opts);
+    list = qemu_opts_append(list, proto->create_opts);
+    opts = qemu_opts_create(list, NULL, 0, &error_abort);
+    qemu_opt_set_number(opts, BLOCK_OPT_SIZE, NVSTORE_DATA_OFFSET +
+                        NVSTORE_ALIGN, &error_abort);
+    ret = bdrv_co_create(qcow2, filename, opts, errp);
+    qemu_opts_del(opts);
+    qemu_opts_free(list);
+    return ret;
+}
+
 static int coroutine_fn GRAPH_UNLOCKED
 nvstore_co_create_opts(BlockDriver *drv, const char *filename,
                        QemuOpts *opts, Error **errp)
 {
+    g_autofree char *container = NULL;
     BlockDriverState *bs_file = NULL;
     BlockBackend *blk = NULL;
+    QDict *options = NULL;
+    int flags = BDRV_O_RDWR | BDRV_O_RESIZE;
     uint64_t size;
     int ret;
 
@@ -437,13 +573,24 @@ nvstore_co_create_opts(BlockDriver *drv, const char *filename,
                    "without a size (they grow as blobs are written)");
         return -EINVAL;
     }
-    ret = bdrv_co_create_file(filename, opts, errp);
+    container = qemu_opt_get_del(opts, NVSTORE_OPT_CONTAINER);
+    if (container && !strcmp(container, "qcow2")) {
+        ret = nvstore_co_create_qcow2(filename, errp);
+        options = qdict_new();
+        qdict_put_str(options, "driver", "qcow2");
+    } else if (container && strcmp(container, "none")) {
+        error_setg(errp, "Invalid value '%s' for option '%s': expected "
+                   "'none' or 'qcow2'", container, NVSTORE_OPT_CONTAINER);
+        return -EINVAL;
+    } else {
+        ret = bdrv_co_create_file(filename, opts, errp);
+        flags |= BDRV_O_PROTOCOL;
+    }
     if (ret < 0) {
+        qobject_unref(options);
         return ret;
     }
-    bs_file = bdrv_co_open(filename, NULL, NULL,
-                           BDRV_O_RDWR | BDRV_O_RESIZE | BDRV_O_PROTOCOL,
-                           errp);
+    bs_file = bdrv_co_open(filename, NULL, options, flags, errp);
     if (!bs_file) {
         return -EIO;
     }
@@ -477,24 +624,32 @@ static gint range_cmp(gconstpointer a, gconstpointer b)
 
 /*
  * The space the committed directory of @s references: the metadata
- * blocks, the directory and every extent.  Everything else is free.
+ * blocks, the directory and every extent, of usable and unusable entries
+ * alike.  Everything else is free.  *@unknown is set if an unusable entry
+ * has an attribute 'extent' that does not decode: the space it uses, if
+ * any, cannot be known.
  */
-static GArray *nvstore_used_ranges(BDRVNvstoreState *s)
+static GArray *nvstore_used_ranges(BDRVNvstoreState *s, bool *unknown)
 {
     GArray *used = g_array_new(false, false, sizeof(Range));
     Range r = { 0, NVSTORE_DATA_OFFSET };
     guint i;
 
+    *unknown = false;
     g_array_append_val(used, r);
     r = (Range) { s->dir_offset, s->dir_offset + s->dir_length };
     g_array_append_val(used, r);
     for (i = 0; i < s->dir->entries->len; i++) {
         NvstoreEntry *e = g_ptr_array_index(s->dir->entries, i);
+        bool has = e->unusable ? e->has_space : e->has_extent;
+        const NvstoreExtent *ext = e->unusable ? &e->space : &e->extent;
 
-        if (e->has_extent && e->extent.length) {
-            r = (Range) { e->extent.offset,
-                          e->extent.offset + e->extent.length };
+        if (has && ext->length) {
+            r = (Range) { ext->offset, ext->offset + ext->length };
             g_array_append_val(used, r);
+        }
+        if (e->unusable && e->space_unknown) {
+            *unknown = true;
         }
     }
     g_array_sort(used, range_cmp);
@@ -562,7 +717,7 @@ static int nvstore_apply(NvstoreDir *dir, const NvstoreBlobUpdate *updates,
                          size_t n, Error **errp)
 {
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
-    size_t i;
+    size_t i, j;
 
     for (i = 0; i < n; i++) {
         const NvstoreBlobUpdate *u = &updates[i];
@@ -599,11 +754,28 @@ static int nvstore_apply(NvstoreDir *dir, const NvstoreBlobUpdate *updates,
                            u->name, e->type, u->type);
                 return -EINVAL;
             }
+        } else if (u->keep_data) {
+            error_setg(errp, "No blob named '%s'", u->name);
+            return -ENOENT;
         } else {
             e = nvstore_dir_add(dir, u->name, u->type, errp);
             if (!e) {
                 return -EINVAL;
             }
+        }
+        for (j = 0; j < u->nb_attrs; j++) {
+            const NvstoreBlobAttr *a = &u->attrs[j];
+
+            if (a->remove) {
+                nvstore_entry_del_attr(e, a->name);
+            } else if (!nvstore_entry_set_attr(e, a->name, a->value, a->len,
+                                               errp)) {
+                error_prepend(errp, "Blob '%s': ", u->name);
+                return -EINVAL;
+            }
+        }
+        if (u->keep_data) {
+            continue;
         }
         /* Data are placed by the caller; keep realsize within them */
         e->has_realsize = false;
@@ -620,9 +792,11 @@ static int nvstore_apply(NvstoreDir *dir, const NvstoreBlobUpdate *updates,
     return 0;
 }
 
+/* Commit @updates; called with s->lock held */
 static int coroutine_fn GRAPH_RDLOCK
-nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
-                  size_t n, Error **errp)
+nvstore_co_commit_locked(BlockDriverState *bs,
+                         const NvstoreBlobUpdate *updates, size_t n,
+                         Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
     g_autoptr(NvstoreDir) dir = NULL;
@@ -632,6 +806,7 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
     NvstoreSlot slot;
     uint64_t gen = 0, dir_offset, end = 0;
     size_t cur_len, len, i;
+    bool unknown;
     int ret;
 
     if (bdrv_is_read_only(bs)) {
@@ -644,7 +819,6 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
         return -EPERM;
     }
 
-    qemu_co_mutex_lock(&s->lock);
     if (!s->dir) {
         error_setg(errp, "The nvstore directory is not loaded");
         ret = -EIO;
@@ -665,12 +839,26 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
      * in space that the committed directory does not reference, so that
      * the committed state survives any crash; grow the child once.
      */
-    used = nvstore_used_ranges(s);
+    used = nvstore_used_ranges(s, &unknown);
+    if (unknown) {
+        /* Keep all of the child as it is: place everything past its end */
+        int64_t size = bdrv_co_getlength(bs->file->bs);
+        Range r;
+
+        if (size < 0) {
+            error_setg_errno(errp, -size, "Could not get the size of the "
+                             "nvstore image");
+            ret = size;
+            goto out;
+        }
+        r = (Range) { 0, size };
+        g_array_prepend_val(used, r);
+    }
     for (i = 0; i < n; i++) {
         NvstoreEntry *e;
         NvstoreExtent ext;
 
-        if (updates[i].remove || !updates[i].len) {
+        if (updates[i].remove || updates[i].keep_data || !updates[i].len) {
             continue;
         }
         e = nvstore_dir_lookup(dir, updates[i].name);
@@ -700,7 +888,7 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
     for (i = 0; i < n; i++) {
         NvstoreEntry *e;
 
-        if (updates[i].remove || !updates[i].len) {
+        if (updates[i].remove || updates[i].keep_data || !updates[i].len) {
             continue;
         }
         e = nvstore_dir_lookup(dir, updates[i].name);
@@ -736,14 +924,191 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
     s->slot = !s->slot;
     s->dir_offset = dir_offset;
     s->dir_length = len;
+    nvstore_update_total_sectors(bs);
     trace_nvstore_commit(bs, gen, s->slot, n, dir_offset, len);
     ret = 0;
 out:
     if (ret < 0) {
         trace_nvstore_commit_fail(bs, gen, ret);
     }
+    return ret;
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
+                  size_t n, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = nvstore_co_commit_locked(bs, updates, n, errp);
     qemu_co_mutex_unlock(&s->lock);
     return ret;
+}
+
+/* ---- The exposed blob (option "blob") ----------------------------------- */
+
+/*
+ * Limit of the exposed blob: every request reads the whole blob (its
+ * checksum covers all of it) and every write commits all of it
+ */
+#define NVSTORE_EXPOSED_MAX (256 * MiB)
+
+/* Read the exposed blob; none reads as empty; called with s->lock held */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_read_exposed(BlockDriverState *bs, uint8_t **data, size_t *len,
+                     Error **errp)
+{
+    NvstoreEntry *e = nvstore_exposed_entry(bs->opaque);
+
+    *data = NULL;
+    *len = 0;
+    if (!e) {
+        return 0;
+    }
+    if (!nvstore_entry_check_usable(e, errp)) {
+        return -ENOTSUP;
+    }
+    return nvstore_read_entry(bs, e, data, len, errp);
+}
+
+/*
+ * Replace the exposed blob by @data[0..@len) with the bytes at @offset
+ * replaced by @qiov (if any), zero-filled up to @new_len, which is at
+ * least @offset plus the size of @qiov; called with s->lock held
+ */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_write_exposed(BlockDriverState *bs, uint8_t *data, size_t len,
+                      uint64_t new_len, uint64_t offset, QEMUIOVector *qiov,
+                      Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreEntry *e = nvstore_exposed_entry(s);
+    g_autofree uint8_t *buf = NULL;
+    NvstoreBlobUpdate u = {
+        .name = s->blob,
+        .type = e ? e->type : s->blob_type,
+    };
+
+    if (new_len > NVSTORE_EXPOSED_MAX) {
+        error_setg(errp, "Blob '%s' would be larger than %" PRIu64 " bytes, "
+                   "the limit of option '%s'", s->blob,
+                   (uint64_t)NVSTORE_EXPOSED_MAX, NVSTORE_OPT_BLOB);
+        return -EFBIG;
+    }
+    buf = g_try_malloc0(new_len);
+    if (!buf && new_len) {
+        error_setg(errp, "Blob '%s': cannot allocate %" PRIu64 " bytes",
+                   s->blob, new_len);
+        return -ENOMEM;
+    }
+    if (len) {
+        memcpy(buf, data, MIN(len, new_len));
+    }
+    if (qiov) {
+        qemu_iovec_to_buf(qiov, 0, buf + offset, qiov->size);
+    }
+    u.data = buf;
+    u.len = new_len;
+    return nvstore_co_commit_locked(bs, &u, 1, errp);
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                  QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    g_autofree uint8_t *data = NULL;
+    Error *err = NULL;
+    size_t len, n = 0;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = nvstore_read_exposed(bs, &data, &len, &err);
+    qemu_co_mutex_unlock(&s->lock);
+    trace_nvstore_co_preadv(bs, offset, bytes, ret);
+    if (ret < 0) {
+        error_report_err(err);
+        return ret;
+    }
+    /* The node's last sector may extend past the blob: zeroes */
+    if (offset < len) {
+        n = MIN(bytes, len - offset);
+        qemu_iovec_from_buf(qiov, 0, data + offset, n);
+    }
+    if (n < bytes) {
+        qemu_iovec_memset(qiov, n, 0, bytes - n);
+    }
+    return 0;
+}
+
+/* Each write request is one atomic, durable commit of the whole blob */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                   QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    g_autofree uint8_t *data = NULL;
+    Error *err = NULL;
+    size_t len;
+    int ret;
+
+    if (!s->blob) {
+        return -ENOTSUP;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    ret = nvstore_read_exposed(bs, &data, &len, &err);
+    if (ret >= 0) {
+        /* Past the blob's end, within the node: the blob grows */
+        ret = nvstore_write_exposed(bs, data, len,
+                                    MAX(len, (uint64_t)offset + bytes),
+                                    offset, qiov, &err);
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    trace_nvstore_co_pwritev(bs, offset, bytes, ret);
+    if (ret < 0) {
+        error_report_err(err);
+    }
+    return ret;
+}
+
+/* Resize the exposed blob, creating it if it does not exist */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                    PreallocMode prealloc, BdrvRequestFlags flags,
+                    Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    g_autofree uint8_t *data = NULL;
+    size_t len;
+    int ret;
+
+    if (!s->blob) {
+        error_setg(errp, "An nvstore node has data only with option '%s'",
+                   NVSTORE_OPT_BLOB);
+        return -ENOTSUP;
+    }
+    if (prealloc != PREALLOC_MODE_OFF) {
+        error_setg(errp, "Unsupported preallocation mode '%s'",
+                   PreallocMode_str(prealloc));
+        return -ENOTSUP;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    ret = nvstore_read_exposed(bs, &data, &len, errp);
+    if (ret >= 0) {
+        ret = nvstore_write_exposed(bs, data, len, offset, 0, NULL, errp);
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+static int64_t coroutine_fn GRAPH_RDLOCK
+nvstore_co_getlength(BlockDriverState *bs)
+{
+    NvstoreEntry *e = nvstore_exposed_entry(bs->opaque);
+
+    return e && !e->unusable ? nvstore_entry_data_size(e) : 0;
 }
 
 /* ---- The device API ------------------------------------------------------ */
@@ -754,13 +1119,18 @@ typedef int coroutine_fn NvstoreOpFn(BlockDriverState *bs, NvstoreCall *c,
 
 struct NvstoreCall {
     BdrvPollCo poll_state;
+    /* The node: that of @blk, or @bs */
     BlockBackend *blk;
+    BlockDriverState *bs;
     /* Runs in a coroutine, with the graph read lock held */
     NvstoreOpFn *op GRAPH_RDLOCK_PTR;
     Error **errp;
     int ret;
     /* Arguments and results of the operations */
     const char *name;
+    const char *attr;
+    const char *type;
+    const NvstoreBlobAttr *attrs;
     const NvstoreBlobUpdate *updates;
     size_t n;
     uint8_t **data;
@@ -774,9 +1144,11 @@ static void coroutine_fn nvstore_call_entry(void *opaque)
     NvstoreCall *c = opaque;
     BlockDriverState *bs;
 
-    blk_inc_in_flight(c->blk);
+    if (c->blk) {
+        blk_inc_in_flight(c->blk);
+    }
     bdrv_graph_co_rdlock();
-    bs = blk_bs(c->blk);
+    bs = c->blk ? blk_bs(c->blk) : c->bs;
     if (bs) {
         bs = bdrv_skip_filters(bs);
     }
@@ -793,7 +1165,9 @@ static void coroutine_fn nvstore_call_entry(void *opaque)
         bdrv_dec_in_flight(bs);
     }
     bdrv_graph_co_rdunlock();
-    blk_dec_in_flight(c->blk);
+    if (c->blk) {
+        blk_dec_in_flight(c->blk);
+    }
     c->poll_state.in_progress = false;
     aio_wait_kick();
 }
@@ -845,6 +1219,47 @@ static NvstoreEntry *nvstore_find(BDRVNvstoreState *s, const char *name,
     return e;
 }
 
+static gint str_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Look up a usable blob, with s->lock held: 0, -ENOENT or -ENOTSUP */
+static int nvstore_find_ret(BDRVNvstoreState *s, const char *name,
+                            NvstoreEntry **e, Error **errp)
+{
+    *e = nvstore_find(s, name, errp);
+    if (*e) {
+        return 0;
+    }
+    return s->dir && nvstore_dir_lookup(s->dir, name) ? -ENOTSUP : -ENOENT;
+}
+
+static void nvstore_fill_info(NvstoreEntry *e, NvstoreBlobInfo *info)
+{
+    GPtrArray *attrs = g_ptr_array_new();
+    guint i;
+
+    info->type = g_strdup(e->type);
+    info->size = nvstore_entry_data_size(e);
+    info->has_realsize = e->has_realsize;
+    info->realsize = e->realsize;
+    for (i = 0; i < e->attrs->len; i++) {
+        NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
+
+        g_ptr_array_add(attrs, g_strdup(a->name));
+    }
+    g_ptr_array_sort(attrs, str_cmp);
+    g_ptr_array_add(attrs, NULL);
+    info->attrs = (char **)g_ptr_array_free(attrs, false);
+}
+
+void nvstore_blob_info_clear(NvstoreBlobInfo *info)
+{
+    g_clear_pointer(&info->type, g_free);
+    g_clear_pointer(&info->attrs, g_strfreev);
+}
+
 static int coroutine_fn GRAPH_RDLOCK
 nvstore_op_read(BlockDriverState *bs, NvstoreCall *c, Error **errp)
 {
@@ -853,11 +1268,8 @@ nvstore_op_read(BlockDriverState *bs, NvstoreCall *c, Error **errp)
     int ret;
 
     qemu_co_mutex_lock(&s->lock);
-    e = nvstore_find(s, c->name, errp);
-    if (!e) {
-        ret = s->dir && nvstore_dir_lookup(s->dir, c->name) ? -ENOTSUP :
-              -ENOENT;
-    } else {
+    ret = nvstore_find_ret(s, c->name, &e, errp);
+    if (!ret) {
         ret = nvstore_read_entry(bs, e, c->data, c->len, errp);
         trace_nvstore_blob_read(bs, c->name, ret);
     }
@@ -881,18 +1293,12 @@ nvstore_op_get_info(BlockDriverState *bs, NvstoreCall *c, Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
     NvstoreEntry *e;
-    int ret = 0;
+    int ret;
 
     qemu_co_mutex_lock(&s->lock);
-    e = nvstore_find(s, c->name, errp);
-    if (!e) {
-        ret = s->dir && nvstore_dir_lookup(s->dir, c->name) ? -ENOTSUP :
-              -ENOENT;
-    } else {
-        c->info->type = g_strdup(e->type);
-        c->info->size = nvstore_entry_data_size(e);
-        c->info->has_realsize = e->has_realsize;
-        c->info->realsize = e->realsize;
+    ret = nvstore_find_ret(s, c->name, &e, errp);
+    if (!ret) {
+        nvstore_fill_info(e, c->info);
     }
     qemu_co_mutex_unlock(&s->lock);
     return ret;
@@ -909,9 +1315,95 @@ int nvstore_blob_get_info(BlockBackend *blk, const char *name,
     return nvstore_call(&c);
 }
 
-static gint str_cmp(gconstpointer a, gconstpointer b)
+/* Look up, or create in a commit; with s->lock held */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_op_open(BlockDriverState *bs, NvstoreCall *c, Error **errp)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreBlobUpdate u = {
+        .name = c->name, .type = c->type, .attrs = c->attrs, .nb_attrs = c->n,
+    };
+    NvstoreEntry *e;
+    bool created = false;
+    int ret;
+
+    if (!c->type) {
+        error_setg(errp, "Blob '%s': a type is required", c->name);
+        return -EINVAL;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    if (!s->dir || !nvstore_dir_lookup(s->dir, c->name)) {
+        ret = nvstore_co_commit_locked(bs, &u, 1, errp);
+        if (ret < 0) {
+            goto out;
+        }
+        created = true;
+    }
+    ret = nvstore_find_ret(s, c->name, &e, errp);
+    if (ret < 0) {
+        goto out;
+    }
+    if (strcmp(e->type, c->type)) {
+        error_setg(errp, "Blob '%s' is of type '%s', not '%s'", c->name,
+                   e->type, c->type);
+        ret = -EINVAL;
+        goto out;
+    }
+    nvstore_fill_info(e, c->info);
+    ret = created;
+out:
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+int nvstore_blob_open(BlockBackend *blk, const char *name, const char *type,
+                      const NvstoreBlobAttr *attrs, size_t nb_attrs,
+                      NvstoreBlobInfo *info, Error **errp)
+{
+    NvstoreCall c = {
+        .blk = blk, .op = nvstore_op_open, .errp = errp,
+        .name = name, .type = type, .attrs = attrs, .n = nb_attrs,
+        .info = info,
+    };
+
+    return nvstore_call(&c);
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_op_get_attr(BlockDriverState *bs, NvstoreCall *c, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    const NvstoreAttr *a;
+    NvstoreEntry *e;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = nvstore_find_ret(s, c->name, &e, errp);
+    if (!ret) {
+        a = nvstore_entry_get_attr(e, c->attr);
+        if (!a) {
+            error_setg(errp, "Blob '%s' has no attribute '%s'", c->name,
+                       c->attr);
+            ret = -ENOENT;
+        } else {
+            *c->data = a->value ? g_memdup2(a->value, a->value_len) : NULL;
+            *c->len = a->value_len;
+        }
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+int nvstore_blob_get_attr(BlockBackend *blk, const char *name,
+                          const char *attr, uint8_t **value, size_t *len,
+                          Error **errp)
+{
+    NvstoreCall c = {
+        .blk = blk, .op = nvstore_op_get_attr, .errp = errp,
+        .name = name, .attr = attr, .data = value, .len = len,
+    };
+
+    return nvstore_call(&c);
 }
 
 static int coroutine_fn GRAPH_RDLOCK
@@ -1045,6 +1537,7 @@ nvstore_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     Error *err = NULL;
     int64_t file_size;
     uint64_t end = 0;
+    bool unknown;
     guint i;
     int k;
 
@@ -1106,7 +1599,13 @@ nvstore_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     }
 
     /* Every blob: within the image, checksum, no overlap */
-    ranges = nvstore_used_ranges(s);
+    ranges = nvstore_used_ranges(s, &unknown);
+    if (unknown) {
+        fprintf(stderr, "Warning: a blob this version cannot use has an "
+                "unknown placement; new data goes past the end of the "
+                "image\n");
+        end = file_size;
+    }
     for (i = 0; i < ranges->len; i++) {
         Range *r = &g_array_index(ranges, Range, i);
 
@@ -1148,6 +1647,143 @@ out:
     return 0;
 }
 
+/* ---- qemu-img amend ------------------------------------------------------ */
+
+static QemuOptsList nvstore_amend_opts = {
+    .name = "nvstore-amend-opts",
+    .head = QTAILQ_HEAD_INITIALIZER(nvstore_amend_opts.head),
+    .desc = {
+        {
+            .name = NVSTORE_OPT_DELETE_BLOB,
+            .type = QEMU_OPT_STRING,
+            .help = "Delete the blob of this name",
+        },
+        { /* end of list */ }
+    }
+};
+
+static int GRAPH_RDLOCK
+nvstore_amend_options(BlockDriverState *bs, QemuOpts *opts,
+                      BlockDriverAmendStatusCB *status_cb, void *cb_opaque,
+                      bool force, Error **errp)
+{
+    NvstoreBlobUpdate u = {
+        .name = qemu_opt_get(opts, NVSTORE_OPT_DELETE_BLOB),
+        .remove = true,
+    };
+    NvstoreCall c = {
+        .bs = bs, .op = nvstore_op_commit, .errp = errp,
+        .updates = &u, .n = 1,
+    };
+
+    if (!u.name) {
+        return 0;
+    }
+    return nvstore_call(&c);
+}
+
+/* ---- qemu-img measure ---------------------------------------------------- */
+
+/* Space of @dir's encoding with extents of the largest values */
+static uint64_t nvstore_measure_dir(NvstoreDir *dir, Error **errp)
+{
+    g_autofree uint8_t *enc = NULL;
+    size_t len;
+    guint i;
+
+    for (i = 0; i < dir->entries->len; i++) {
+        NvstoreEntry *e = g_ptr_array_index(dir->entries, i);
+        NvstoreExtent ext = {
+            .offset = NVSTORE_EXTENT_LIMIT - 1,
+            .generation = NVSTORE_EXTENT_LIMIT - 1,
+        };
+
+        if (e->unusable) {
+            continue;
+        }
+        ext.length = nvstore_entry_data_size(e);
+        if (ext.length && !nvstore_entry_set_extent(e, &ext, errp)) {
+            return 0;
+        }
+    }
+    enc = nvstore_dir_encode(dir, &len, errp);
+    return enc ? ROUND_UP(len, NVSTORE_ALIGN) : 0;
+}
+
+/*
+ * The size of an image holding the blobs of @in_bs, if it is an nvstore
+ * node, or else one blob of the size given (qemu-img measure --size, or
+ * the size of @in_bs): "required" just after they are written to a new
+ * image, "fully-allocated" once each has been replaced, the steady state
+ * in which old and new copies alternate.  An unusable blob is counted
+ * with its directory entry only.
+ */
+static BlockMeasureInfo *nvstore_measure(QemuOpts *opts,
+                                         BlockDriverState *in_bs,
+                                         Error **errp)
+{
+    g_autoptr(NvstoreDir) dir = NULL;
+    BlockMeasureInfo *info;
+    uint64_t data = 0, meta;
+    guint i;
+
+    GRAPH_RDLOCK_GUARD_MAINLOOP();
+    if (in_bs && bdrv_skip_filters(in_bs)->drv == &bdrv_nvstore) {
+        BDRVNvstoreState *s = bdrv_skip_filters(in_bs)->opaque;
+        g_autofree uint8_t *enc = NULL;
+        size_t len;
+
+        enc = nvstore_dir_encode(s->dir, &len, errp);
+        if (!enc) {
+            return NULL;
+        }
+        dir = nvstore_dir_parse(enc, len, &error_abort);
+    } else {
+        g_autofree char *name = g_strnfill(NVSTORE_NAME_MAX_LEN, 'x');
+        g_autofree uint8_t *buf = NULL;
+        int64_t size;
+
+        if (in_bs) {
+            size = bdrv_getlength(in_bs);
+            if (size < 0) {
+                error_setg_errno(errp, -size, "Could not get the size of "
+                                 "the source");
+                return NULL;
+            }
+        } else {
+            size = qemu_opt_get_size(opts, BLOCK_OPT_SIZE, 0);
+        }
+        if (size >= NVSTORE_EXTENT_LIMIT) {
+            error_setg(errp, "A blob cannot hold %" PRId64 " bytes", size);
+            return NULL;
+        }
+        dir = nvstore_dir_new();
+        nvstore_dir_add(dir, name, NVSTORE_TYPE_RAW, &error_abort);
+        if (size) {
+            /* Only the size matters: give it an extent at once */
+            NvstoreExtent ext = { .length = size };
+
+            nvstore_entry_set_extent(nvstore_dir_lookup(dir, name), &ext,
+                                     &error_abort);
+        }
+    }
+    for (i = 0; i < dir->entries->len; i++) {
+        NvstoreEntry *e = g_ptr_array_index(dir->entries, i);
+
+        if (!e->unusable) {
+            data += ROUND_UP(nvstore_entry_data_size(e), NVSTORE_ALIGN);
+        }
+    }
+    meta = nvstore_measure_dir(dir, errp);
+    if (!meta) {
+        return NULL;
+    }
+    info = g_new0(BlockMeasureInfo, 1);
+    info->required = NVSTORE_DATA_OFFSET + data + meta;
+    info->fully_allocated = NVSTORE_DATA_OFFSET + 2 * (data + meta);
+    return info;
+}
+
 /* ---- Registration -------------------------------------------------------- */
 
 static QemuOptsList nvstore_create_opts = {
@@ -1161,14 +1797,30 @@ static QemuOptsList nvstore_create_opts = {
                     "size",
             .def_value_str = "0",
         },
+        {
+            .name = NVSTORE_OPT_CONTAINER,
+            .type = QEMU_OPT_STRING,
+            .help = "Create the image inside a new image of this format: "
+                    "none (default) or qcow2, for internal snapshots",
+            .def_value_str = "none",
+        },
         { /* end of list */ }
     }
+};
+
+static const char *const nvstore_strong_runtime_opts[] = {
+    NVSTORE_OPT_BLOB,
+    NVSTORE_OPT_BLOB_TYPE,
+
+    NULL
 };
 
 static BlockDriver bdrv_nvstore = {
     .format_name            = "nvstore",
     .instance_size          = sizeof(BDRVNvstoreState),
     .is_format              = true,
+    .no_implicit_vmstate    = true,
+    .strong_runtime_opts    = nvstore_strong_runtime_opts,
 
     .bdrv_probe             = nvstore_probe,
     .bdrv_open              = nvstore_open,
@@ -1179,12 +1831,17 @@ static BlockDriver bdrv_nvstore = {
 
     .bdrv_co_preadv         = nvstore_co_preadv,
     .bdrv_co_pwritev        = nvstore_co_pwritev,
+    .bdrv_co_truncate       = nvstore_co_truncate,
+    .bdrv_co_getlength      = nvstore_co_getlength,
 
     .bdrv_co_create         = nvstore_co_create,
     .bdrv_co_create_opts    = nvstore_co_create_opts,
     .create_opts            = &nvstore_create_opts,
     .bdrv_get_specific_info = nvstore_get_specific_info,
     .bdrv_co_check          = nvstore_co_check,
+    .bdrv_amend_options     = nvstore_amend_options,
+    .amend_opts             = &nvstore_amend_opts,
+    .bdrv_measure           = nvstore_measure,
 };
 
 static void bdrv_nvstore_init(void)

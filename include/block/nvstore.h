@@ -24,16 +24,39 @@
 #define NVSTORE_BLOB_TYPE_RAW   "raw"
 
 /**
+ * NvstoreBlobAttr:
+ * @name: the attribute's name (not "extent" or "realsize", which nvstore
+ *        manages itself)
+ * @value: the DER encoding of its one value; NULL for a flag
+ * @len: the length of @value
+ * @remove: true to remove the attribute (@value is ignored); removing an
+ *          attribute the blob does not have is not an error
+ *
+ * An optional attribute of a blob, set or removed by an update.
+ */
+typedef struct NvstoreBlobAttr {
+    const char *name;
+    const uint8_t *value;
+    size_t len;
+    bool remove;
+} NvstoreBlobAttr;
+
+/**
  * NvstoreBlobUpdate:
  * @name: the blob's name
  * @remove: true to delete the blob (the other fields are ignored)
  * @type: the blob's type when it is created; an existing blob must have
  *        this type
+ * @keep_data: true to keep the contents of an existing blob and change
+ *             only its attributes (@data, @len and @realsize are ignored)
  * @data: the new contents
  * @len: their length
  * @realsize: the number of meaningful bytes (for type "tpm"), at most @len;
  *            used only when @has_realsize; type "tpm" defaults to @len
  * @has_realsize: whether @realsize is given
+ * @attrs: attributes to set or remove, in order; the blob's other
+ *         attributes are kept
+ * @nb_attrs: how many
  *
  * One change of an atomic commit, see nvstore_blob_commit().
  */
@@ -41,25 +64,40 @@ typedef struct NvstoreBlobUpdate {
     const char *name;
     bool remove;
     const char *type;
+    bool keep_data;
     const uint8_t *data;
     size_t len;
     uint64_t realsize;
     bool has_realsize;
+    const NvstoreBlobAttr *attrs;
+    size_t nb_attrs;
 } NvstoreBlobUpdate;
 
 /**
  * NvstoreBlobInfo:
- * @type: the blob's type (free with g_free())
+ * @type: the blob's type
  * @size: the length of its contents
  * @realsize: the number of meaningful bytes, if @has_realsize
  * @has_realsize: whether the blob has a realsize
+ * @attrs: the names of its optional attributes, sorted, NULL-terminated
+ *
+ * Free the contents with nvstore_blob_info_clear().
  */
 typedef struct NvstoreBlobInfo {
     char *type;
     uint64_t size;
     uint64_t realsize;
     bool has_realsize;
+    char **attrs;
 } NvstoreBlobInfo;
+
+/**
+ * nvstore_blob_info_clear:
+ * @info: filled by nvstore_blob_get_info() or nvstore_blob_open()
+ *
+ * Free what @info points to (not @info itself).
+ */
+void nvstore_blob_info_clear(NvstoreBlobInfo *info);
 
 /**
  * nvstore_blob_commit:
@@ -100,14 +138,52 @@ int nvstore_blob_read(BlockBackend *blk, const char *name, uint8_t **data,
  * nvstore_blob_get_info:
  * @blk: a BlockBackend whose node is an nvstore node
  * @name: the blob's name
- * @info: filled on success (free @info->type with g_free())
+ * @info: filled on success (free with nvstore_blob_info_clear())
  * @errp: error object
  *
- * Returns: 0 on success, -ENOENT if there is no such blob, another
- * negative errno value on failure.
+ * Returns: 0 on success, -ENOENT if there is no such blob, -ENOTSUP if
+ * this version cannot use it, another negative errno value on failure.
  */
 int nvstore_blob_get_info(BlockBackend *blk, const char *name,
                           NvstoreBlobInfo *info, Error **errp);
+
+/**
+ * nvstore_blob_open:
+ * @blk: a BlockBackend whose node is an nvstore node
+ * @name: the blob's name
+ * @type: its type
+ * @attrs: attributes for the blob if it is created
+ * @nb_attrs: how many
+ * @info: filled on success (free with nvstore_blob_info_clear())
+ * @errp: error object
+ *
+ * Look up a blob, and create it, empty, with @type and @attrs in an
+ * atomic, durable commit if it does not exist.  Creating it needs a
+ * writable, active node; looking it up does not.
+ *
+ * Returns: 0 if the blob existed, 1 if it was created, a negative errno
+ * value on failure (-EINVAL if it exists with another type).
+ */
+int nvstore_blob_open(BlockBackend *blk, const char *name, const char *type,
+                      const NvstoreBlobAttr *attrs, size_t nb_attrs,
+                      NvstoreBlobInfo *info, Error **errp);
+
+/**
+ * nvstore_blob_get_attr:
+ * @blk: a BlockBackend whose node is an nvstore node
+ * @name: the blob's name
+ * @attr: the name of one of its optional attributes
+ * @value: set to the DER encoding of its value (free with g_free()), or
+ *         to NULL for a flag
+ * @len: set to the length of @value
+ * @errp: error object
+ *
+ * Returns: 0 on success, -ENOENT if there is no such blob or attribute,
+ * another negative errno value on failure.
+ */
+int nvstore_blob_get_attr(BlockBackend *blk, const char *name,
+                          const char *attr, uint8_t **value, size_t *len,
+                          Error **errp);
 
 /**
  * nvstore_blob_list:

@@ -121,11 +121,11 @@ static void test_commit_and_reopen(void)
     g_assert_cmpuint(info.size, ==, 5000);
     g_assert_true(info.has_realsize);
     g_assert_cmpuint(info.realsize, ==, 5000);
-    g_free(info.type);
+    nvstore_blob_info_clear(&info);
     g_assert_cmpint(nvstore_blob_get_info(blk, "vars", &info, &error_abort),
                     ==, 0);
     g_assert_false(info.has_realsize);
-    g_free(info.type);
+    nvstore_blob_info_clear(&info);
 
     /* Replace one: the other is untouched */
     put(blk, "permall", NVSTORE_BLOB_TYPE_TPM, permall2);
@@ -171,7 +171,7 @@ static void test_multi_commit(void)
     assert_blob(blk, "c", c);
     nvstore_blob_get_info(blk, "c", &info, &error_abort);
     g_assert_cmpuint(info.realsize, ==, 50);
-    g_free(info.type);
+    nvstore_blob_info_clear(&info);
 
     g_assert_cmpint(nvstore_blob_commit(blk, del, 2, &error_abort), ==, 0);
     names = nvstore_blob_list(blk, &error_abort);
@@ -179,7 +179,7 @@ static void test_multi_commit(void)
     assert_blob(blk, "c", a);
     nvstore_blob_get_info(blk, "c", &info, &error_abort);
     g_assert_false(info.has_realsize);
-    g_free(info.type);
+    nvstore_blob_info_clear(&info);
     blk_unref(blk);
     unlink(path);
 }
@@ -427,10 +427,367 @@ static void test_not_nvstore(void)
     unlink(path);
 }
 
+/* Attributes: set at creation, changed alone, kept by data updates */
+static void test_attributes(void)
+{
+    static const uint8_t vendor[] = { 0x0c, 0x03, 'a', 'c', 'm' };
+    static const uint8_t version[] = { 0x02, 0x01, 0x02 };
+    static const uint8_t not_der[] = { 0x04, 0x05, 0x00 };
+    g_autofree char *path = create_image();
+    g_autoptr(GByteArray) d1 = pattern(3000, 40);
+    g_autoptr(GByteArray) d2 = pattern(100, 41);
+    NvstoreBlobAttr create_attrs[] = {
+        { .name = "vendor", .value = vendor, .len = sizeof(vendor) },
+        { .name = "locked" },
+    };
+    NvstoreBlobAttr change[] = {
+        { .name = "locked", .remove = true },
+        { .name = "version", .value = version, .len = sizeof(version) },
+    };
+    NvstoreBlobUpdate only_attrs = {
+        .name = "vars", .type = "raw", .keep_data = true,
+        .attrs = change, .nb_attrs = ARRAY_SIZE(change),
+    };
+    NvstoreBlobAttr bad[] = {
+        { .name = "x", .value = not_der, .len = sizeof(not_der) },
+    };
+    NvstoreBlobAttr managed[] = { { .name = "extent" } };
+    NvstoreBlobUpdate u = { .name = "vars", .type = "raw", .keep_data = true };
+    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    NvstoreBlobInfo info = { 0 };
+    g_autofree uint8_t *value = NULL;
+    Error *err = NULL;
+    size_t len;
+
+    /* Created by nvstore_blob_open() with its attributes, then found */
+    g_assert_cmpint(nvstore_blob_open(blk, "vars", "raw", create_attrs,
+                                      ARRAY_SIZE(create_attrs), &info,
+                                      &error_abort), ==, 1);
+    g_assert_cmpstr(info.type, ==, "raw");
+    g_assert_cmpuint(info.size, ==, 0);
+    g_assert_cmpuint(g_strv_length(info.attrs), ==, 2);
+    g_assert_cmpstr(info.attrs[0], ==, "locked");
+    g_assert_cmpstr(info.attrs[1], ==, "vendor");
+    nvstore_blob_info_clear(&info);
+    g_assert_cmpint(nvstore_blob_open(blk, "vars", "raw", NULL, 0, &info,
+                                      &error_abort), ==, 0);
+    nvstore_blob_info_clear(&info);
+    g_assert_cmpint(nvstore_blob_open(blk, "vars", "tpm", NULL, 0, &info,
+                                      &err), ==, -EINVAL);
+    g_assert_nonnull(strstr(error_get_pretty(err), "is of type 'raw'"));
+    g_clear_pointer(&err, error_free);
+
+    /* A data update keeps the attributes */
+    put(blk, "vars", "raw", d1);
+    g_assert_cmpint(nvstore_blob_get_attr(blk, "vars", "vendor", &value,
+                                          &len, &error_abort), ==, 0);
+    g_assert_cmpmem(value, len, vendor, sizeof(vendor));
+    g_clear_pointer(&value, g_free);
+    g_assert_cmpint(nvstore_blob_get_attr(blk, "vars", "locked", &value,
+                                          &len, &error_abort), ==, 0);
+    g_assert_null(value);
+    g_assert_cmpuint(len, ==, 0);
+
+    /* An attribute update keeps the data */
+    g_assert_cmpint(nvstore_blob_commit(blk, &only_attrs, 1, &error_abort),
+                    ==, 0);
+    blk_unref(blk);
+    blk = open_image(path, 0, &error_abort);
+    assert_blob(blk, "vars", d1);
+    g_assert_cmpint(nvstore_blob_get_attr(blk, "vars", "locked", &value,
+                                          &len, &err), ==, -ENOENT);
+    g_assert_nonnull(strstr(error_get_pretty(err),
+                            "Blob 'vars' has no attribute 'locked'"));
+    g_clear_pointer(&err, error_free);
+    g_assert_cmpint(nvstore_blob_get_attr(blk, "vars", "version", &value,
+                                          &len, &error_abort), ==, 0);
+    g_assert_cmpmem(value, len, version, sizeof(version));
+    g_clear_pointer(&value, g_free);
+    g_assert_cmpint(nvstore_blob_get_info(blk, "vars", &info, &error_abort),
+                    ==, 0);
+    g_assert_cmpuint(g_strv_length(info.attrs), ==, 2);
+    g_assert_cmpstr(info.attrs[0], ==, "vendor");
+    g_assert_cmpstr(info.attrs[1], ==, "version");
+    nvstore_blob_info_clear(&info);
+    blk_unref(blk);
+
+    /* Refused: not DER, a managed attribute, keep_data of no blob */
+    blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    u.attrs = bad;
+    u.nb_attrs = 1;
+    g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &err), ==, -EINVAL);
+    g_assert_nonnull(strstr(error_get_pretty(err), "Attribute 'x'"));
+    g_clear_pointer(&err, error_free);
+    u.attrs = managed;
+    g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &err), ==, -EINVAL);
+    g_assert_nonnull(strstr(error_get_pretty(err), "managed by nvstore"));
+    g_clear_pointer(&err, error_free);
+    u.name = "none";
+    u.nb_attrs = 0;
+    g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &err), ==, -ENOENT);
+    g_clear_pointer(&err, error_free);
+    put(blk, "vars", "raw", d2);
+    assert_blob(blk, "vars", d2);
+    blk_unref(blk);
+    unlink(path);
+}
+
+/*
+ * Options of a blkdebug child of an nvstore node that count the writes
+ * to it (state k + 1 after k writes) and inject @errno into write @k, or,
+ * if @k is 0, into the first flush
+ */
+static QDict *blkdebug_options(const char *path, int k, int errno_value)
+{
+    QDict *options = qdict_new();
+    int i;
+
+    qdict_put_str(options, "driver", "nvstore");
+    qdict_put_str(options, "file.driver", "blkdebug");
+    qdict_put_str(options, "file.image.filename", path);
+    for (i = 0; i < 16; i++) {
+        g_autofree char *pfx = g_strdup_printf("file.set-state.%d.", i);
+        g_autofree char *ev = g_strconcat(pfx, "event", NULL);
+        g_autofree char *st = g_strconcat(pfx, "state", NULL);
+        g_autofree char *ns = g_strconcat(pfx, "new_state", NULL);
+
+        qdict_put_str(options, ev, "pwritev");
+        qdict_put_int(options, st, i + 1);
+        qdict_put_int(options, ns, i + 2);
+    }
+    qdict_put_str(options, "file.inject-error.0.event", "pwritev");
+    qdict_put_int(options, "file.inject-error.0.errno", errno_value);
+    qdict_put_str(options, "file.inject-error.0.once", "on");
+    if (k) {
+        qdict_put_int(options, "file.inject-error.0.state", k);
+        qdict_put_str(options, "file.inject-error.0.iotype", "write");
+    } else {
+        qdict_put_str(options, "file.inject-error.0.iotype", "flush");
+    }
+    return options;
+}
+
+/*
+ * EIO and ENOSPC on each write of a commit of two blobs (data of each,
+ * directory, slot: four writes) and on its flush: the commit fails, the
+ * old contents stay, in memory and on disk, and the next commit works.
+ */
+static void test_fault_each_write(void)
+{
+    static const int errnos[] = { EIO, ENOSPC };
+    g_autofree char *path = create_image();
+    g_autoptr(GByteArray) a = pattern(5000, 50);
+    g_autoptr(GByteArray) b = pattern(70, 51);
+    g_autoptr(GByteArray) c = pattern(9000, 52);
+    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    int i, k, round = 0;
+
+    put(blk, "a", "tpm", a);
+    put(blk, "b", "tpm", b);
+    put(blk, "c", "raw", c);
+    blk_unref(blk);
+
+    for (i = 0; i < ARRAY_SIZE(errnos); i++) {
+        for (k = 0; k <= 5; k++) {
+            g_autoptr(GByteArray) a2 = pattern(4000 + round, 60 + round);
+            g_autoptr(GByteArray) b2 = pattern(80 + round, 90 + round);
+            NvstoreBlobUpdate u[] = {
+                { .name = "a", .type = "tpm", .data = a2->data,
+                  .len = a2->len },
+                { .name = "b", .type = "tpm", .data = b2->data,
+                  .len = b2->len },
+            };
+            Error *err = NULL;
+            int ret;
+
+            round++;
+            blk = blk_new_open(NULL, NULL,
+                               blkdebug_options(path, k, errnos[i]),
+                               BDRV_O_RDWR, &error_abort);
+            ret = nvstore_blob_commit(blk, u, 2, &err);
+            if (k == 5) {
+                /* Four writes and a flush: a fifth write never comes */
+                g_assert_cmpint(ret, ==, 0);
+            } else {
+                g_assert_cmpint(ret, ==, -errnos[i]);
+                g_assert_nonnull(strstr(error_get_pretty(err),
+                                        k ? "Could not write" :
+                                        "Could not flush"));
+                error_free(err);
+                assert_blob(blk, "a", a);
+                assert_blob(blk, "b", b);
+                assert_blob(blk, "c", c);
+
+                /* The fault was once: the next commit succeeds */
+                g_assert_cmpint(nvstore_blob_commit(blk, u, 2, &error_abort),
+                                ==, 0);
+            }
+            blk_unref(blk);
+            blk = open_image(path, 0, &error_abort);
+            assert_blob(blk, "a", a2);
+            assert_blob(blk, "b", b2);
+            assert_blob(blk, "c", c);
+            blk_unref(blk);
+            g_byte_array_unref(a);
+            g_byte_array_unref(b);
+            a = g_steal_pointer(&a2);
+            b = g_steal_pointer(&b2);
+        }
+    }
+    unlink(path);
+}
+
+/*
+ * Crash consistency: a writer process commits in a loop and is killed
+ * with SIGKILL at a random instant; the image must then open, and hold
+ * exactly the state of one commit: blobs "a" and "b" of the same
+ * generation, blob "c" present for odd generations only, each blob whole
+ * (its checksum holds and its contents are those of that generation).
+ * The generation found is at least the last one the writer reported as
+ * committed (durable on return) and at most the one after it.
+ */
+static GByteArray *crash_contents(uint64_t gen, char blob)
+{
+    size_t len = (blob == 'b' ? 100 : 3000) + (gen * 797 + blob) % 9000;
+    GByteArray *b = pattern(len, gen * 31 + blob);
+
+    /* The generation, in the first bytes: a mixed state cannot pass */
+    memcpy(b->data, &gen, sizeof(gen));
+    return b;
+}
+
+/* The writer: commit generations @gen + 1, ... until killed */
+static int crash_writer(const char *path, uint64_t gen, int fd)
+{
+    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
+
+    for (gen++; ; gen++) {
+        g_autoptr(GByteArray) a = crash_contents(gen, 'a');
+        g_autoptr(GByteArray) b = crash_contents(gen, 'b');
+        g_autoptr(GByteArray) c = crash_contents(gen, 'c');
+        NvstoreBlobUpdate u[] = {
+            { .name = "a", .type = "tpm", .data = a->data, .len = a->len },
+            { .name = "b", .type = "raw", .data = b->data, .len = b->len },
+            { .name = "c", .type = "raw", .data = c->data, .len = c->len,
+              .remove = !(gen & 1) },
+        };
+
+        nvstore_blob_commit(blk, u, 3, &error_abort);
+        g_assert_cmpint(write(fd, &gen, sizeof(gen)), ==, sizeof(gen));
+    }
+    return 0;
+}
+
+/* Check that the image holds generation *@gen or *@gen + 1; update it */
+static void crash_verify(const char *path, uint64_t *gen)
+{
+    BlockBackend *blk = open_image(path, 0, &error_abort);
+    g_autofree uint8_t *data = NULL;
+    g_autoptr(GByteArray) a = NULL;
+    g_autoptr(GByteArray) b = NULL;
+    g_autoptr(GByteArray) c = NULL;
+    uint64_t found;
+    size_t len;
+    int ret;
+
+    g_assert_cmpint(nvstore_blob_read(blk, "a", &data, &len, &error_abort),
+                    ==, 0);
+    g_assert_cmpuint(len, >=, sizeof(found));
+    memcpy(&found, data, sizeof(found));
+    g_assert_cmpuint(found, >=, *gen);
+    g_assert_cmpuint(found, <=, *gen + 1);
+    a = crash_contents(found, 'a');
+    b = crash_contents(found, 'b');
+    c = crash_contents(found, 'c');
+    assert_blob(blk, "a", a);
+    assert_blob(blk, "b", b);
+    g_clear_pointer(&data, g_free);
+    ret = nvstore_blob_read(blk, "c", &data, &len, NULL);
+    if (found & 1) {
+        g_assert_cmpint(ret, ==, 0);
+        g_assert_cmpmem(data, len, c->data, c->len);
+    } else {
+        g_assert_cmpint(ret, ==, -ENOENT);
+    }
+    blk_unref(blk);
+    *gen = found;
+}
+
+static const char *test_argv0;
+
+static void test_crash_loop(void)
+{
+    const char *env = g_getenv("NVSTORE_CRASH_ITERATIONS");
+    int iterations = env ? atoi(env) : 1000;
+    g_autofree char *path = create_image();
+    g_autoptr(GRand) rand = g_rand_new();
+    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    uint64_t gen = 1, start;
+    int i, moved = 0, mid = 0;
+
+    {
+        g_autoptr(GByteArray) a = crash_contents(1, 'a');
+        g_autoptr(GByteArray) b = crash_contents(1, 'b');
+        g_autoptr(GByteArray) c = crash_contents(1, 'c');
+
+        put(blk, "a", "tpm", a);
+        put(blk, "b", "raw", b);
+        put(blk, "c", "raw", c);
+    }
+    blk_unref(blk);
+
+    for (i = 0; i < iterations; i++) {
+        g_autofree char *gen_str = g_strdup_printf("%" PRIu64, gen);
+        char *argv[] = {
+            (char *)test_argv0, (char *)"--crash-writer", path, gen_str,
+            NULL
+        };
+        g_autoptr(GError) gerr = NULL;
+        uint64_t acked = gen, v;
+        GPid pid;
+        int out, status;
+
+        g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL,
+                                               G_SPAWN_DO_NOT_REAP_CHILD,
+                                               NULL, NULL, &pid, NULL, &out,
+                                               NULL, &gerr));
+        /* Long enough for none, one or several commits */
+        g_usleep(g_rand_int_range(rand, 0, 40000));
+        g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        g_assert_true(WIFSIGNALED(status));
+        g_spawn_close_pid(pid);
+        while (read(out, &v, sizeof(v)) == sizeof(v)) {
+            acked = v;
+        }
+        close(out);
+
+        /* The last acknowledged commit is there, or the one after it */
+        start = acked;
+        crash_verify(path, &acked);
+        moved += acked != gen;
+        mid += acked != start;
+        gen = acked;
+    }
+    g_test_message("%d crash points, %d after progress, %d with a commit "
+                   "done but not yet acknowledged, generation %" PRIu64,
+                   iterations, moved, mid, gen);
+    /* The loop crashed writers while they were committing */
+    if (iterations >= 100) {
+        g_assert_cmpint(moved, >, iterations / 4);
+    }
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
     qemu_init_main_loop(&error_abort);
+    if (argc == 4 && !strcmp(argv[1], "--crash-writer")) {
+        return crash_writer(argv[2], g_ascii_strtoull(argv[3], NULL, 10),
+                            STDOUT_FILENO);
+    }
+    test_argv0 = argv[0];
     g_test_init(&argc, &argv, NULL);
 
     g_test_add_func("/nvstore/crc32c", test_crc32c_convention);
@@ -443,5 +800,8 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/bit-rot", test_bit_rot);
     g_test_add_func("/nvstore/write-error", test_write_error);
     g_test_add_func("/nvstore/not-nvstore", test_not_nvstore);
+    g_test_add_func("/nvstore/attributes", test_attributes);
+    g_test_add_func("/nvstore/fault-each-write", test_fault_each_write);
+    g_test_add_func("/nvstore/crash-loop", test_crash_loop);
     return g_test_run();
 }
