@@ -73,6 +73,9 @@ install_if_changed() {
         rm -f "$1"
     else
         mkdir -p "$(dirname "$2")"
+        # A changed file is new to the build, whatever its mtime in the
+        # overlay: an older mtime would let make/ninja keep stale objects
+        touch "$1"
         mv -f "$1" "$2"
         changed=$((changed + 1))
         echo "  updated ${2#"$SRC"/}"

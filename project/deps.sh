@@ -21,7 +21,7 @@ PKGS=(
     python3-venv python3-pyasn1 python3-setuptools
     seabios ipxe-qemu qemu-system-data
     swtpm swtpm-tools
-    socat xz-utils file
+    socat xz-utils file strace
 )
 # Packages that must come from bookworm-backports (name/target)
 BPO_PKGS=(meson python3-pycotap)
