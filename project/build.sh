@@ -16,7 +16,7 @@ OBJ=$B/$flavor
 opts=(
     --python=/usr/bin/python3
     --target-list=x86_64-softmmu
-    --enable-tools --enable-tpm --enable-gnutls --enable-kvm
+    --enable-tools --enable-tpm --enable-libtpms --enable-gnutls --enable-kvm
     --enable-werror
     --disable-install-blobs --disable-docs
 )

@@ -7,7 +7,8 @@
 # decoded by libtasn1 against the ASN.1 module of docs/interop/nvstore.rst),
 # then the driver's tests, then an nvstore image inside qcow2: blobs
 # written with qemu-io, a qcow2 snapshot, changes, and the revert, with
-# qemu-img info before and after.
+# qemu-img info before and after; then the main job: a real Linux guest
+# whose TPM (-tpmdev libtpms) keeps its state in nvstore across boots.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -102,4 +103,7 @@ qemu_io blob=vars -c 'read -P 0x11 0 8k'
 qemu_io blob=tpm-permall -c 'read -P 0x22 0 3000'
 qemu_img check --image-opts "$nvs"
 echo
-echo "Next: the TPM backend (-tpmdev libtpms); see the open issues."
+echo
+echo "== A real guest on -tpmdev libtpms, its TPM state in nvstore inside qcow2"
+echo "   (Linux's TPM driver and tpm2-tools; two boots on one image)"
+"$top/project/guest-tpm.sh" tis

@@ -88,21 +88,22 @@ if [ -n "$(cat "$B/overlay.manifest")" ]; then
 fi
 
 # --- Unit tests (glib, TAP) --------------------------------------------------
-# run_gtest NAME: one result per test case of build/gcc/tests/unit/NAME
+# run_gtest NAME [DIR]: one result per test case of build/gcc/tests/DIR/NAME
+# (DIR: unit by default, or qtest)
 run_gtest() {
-    local name=$1 line rc=0 n=0
-    G_TEST_SRCDIR=$B/src/tests/unit G_TEST_BUILDDIR=$B/gcc/tests/unit \
-        "$B/gcc/tests/unit/$name" --tap >"$LOG/$name.tap" 2>&1 || rc=$?
+    local name=$1 dir=${2:-unit} line rc=0 n=0
+    G_TEST_SRCDIR=$B/src/tests/$dir G_TEST_BUILDDIR=$B/gcc/tests/$dir \
+        "$B/gcc/tests/$dir/$name" --tap >"$LOG/$name.tap" 2>&1 || rc=$?
     while IFS= read -r line; do
         case $line in
-        "ok "*"# SKIP"*) t_skip "unit $name: ${line#ok }" ;;
-        "ok "*) t_pass "unit $name: ${line#ok }"; n=$((n + 1)) ;;
-        "not ok "*) t_fail "unit $name: ${line#not ok }"; n=$((n + 1)) ;;
+        "ok "*"# SKIP"*) t_skip "$dir $name: ${line#ok }" ;;
+        "ok "*) t_pass "$dir $name: ${line#ok }"; n=$((n + 1)) ;;
+        "not ok "*) t_fail "$dir $name: ${line#not ok }"; n=$((n + 1)) ;;
         esac
     done <"$LOG/$name.tap"
     if [ $rc -ne 0 ] || [ $n -eq 0 ]; then
         tail -n 20 "$LOG/$name.tap"
-        t_fail "unit $name: exit status $rc after $n test cases"
+        t_fail "$dir $name: exit status $rc after $n test cases"
     fi
 }
 
@@ -113,6 +114,25 @@ step "unit tests"
 for t in test-nvstore-dir test-nvstore-dir-asn1 test-nvstore test-crypto-der \
          test-crypto-akcipher; do
     run_gtest "$t"
+done
+
+step "qtests"
+# The libtpms TPM backend through tpm-tis and tpm-crb: TPM 2.0 commands,
+# restarts on the same nvstore image, savevm/loadvm, migration
+QTEST_QEMU_BINARY=$B/gcc/qemu-system-x86_64 QTEST_QEMU_IMG=$B/gcc/qemu-img \
+    run_gtest tpm-libtpms-test qtest
+
+step "a real guest on the libtpms TPM"
+# Debian's cloud kernel, busybox and tpm2-tools, under TCG: an NV index
+# written in one boot is read back in the next, through tpm-tis and
+# tpm-crb (about 20 s each)
+for front in tis crb; do
+    if "$top/project/guest-tpm.sh" "$front" >"$LOG/guest-$front.log" 2>&1; then
+        t_pass "guest: $(tail -n 1 "$LOG/guest-$front.log" | sed 's/^guest-tpm: PASS //')"
+    else
+        tail -n 40 "$LOG/guest-$front.log"
+        t_fail "guest: tpm-$front (see $LOG/guest-$front.log)"
+    fi
 done
 
 step "fuzz smoke run of the directory decoder"
