@@ -7,6 +7,9 @@
 # own TPM driver and tpm2-tools define an NV index, write it and read
 # random bytes; the guest powers off; a second boot on the same image
 # reads the NV index back.  Then qemu-img info shows the TPM's blobs.
+# Then the state goes to swtpm (scripts/nvstore-tpm-state.py export),
+# which reads the index and changes it, and back into a new image
+# (import), where a third boot reads swtpm's value.
 #
 #   project/guest-tpm.sh [tis|crb]     (tis by default)
 #
@@ -112,18 +115,53 @@ boot() {
     grep '^GUEST' "$W/boot-$step.log" || true
 }
 
+fail() {
+    echo "guest-tpm: FAIL tpm-$front: $* (see $W/boot-*.log)"
+    tail -n 30 "$W"/boot-*.log
+    exit 1
+}
+
 boot write
 boot read
+grep -q "^GUEST: nvwrite ok" "$W/boot-write.log" ||
+    fail "boot 1 could not write the NV index"
+grep -q "^GUEST: nvread $data\$" "$W/boot-read.log" ||
+    fail "boot 2 did not read back what boot 1 wrote"
 echo "== qemu-img info after the guest"
 "$IMG" info --image-opts \
     "driver=nvstore,file.driver=qcow2,file.file.filename=$W/vm-state.qcow2" |
     sed -n '/^Format specific information/,/^Child node/{/^Child node/q;p}'
 
-if grep -q "^GUEST: nvwrite ok" "$W/boot-write.log" &&
-   grep -q "^GUEST: nvread $data\$" "$W/boot-read.log"; then
-    echo "guest-tpm: PASS tpm-$front: NV index written in boot 1, read back in boot 2 ($data)"
-else
-    echo "guest-tpm: FAIL tpm-$front (see $W/boot-*.log)"
-    tail -n 30 "$W"/boot-*.log
-    exit 1
-fi
+# --- To swtpm and back: export, change the index under swtpm, import -------
+echo "== Export to a swtpm state directory; swtpm reads and changes the index"
+export QEMU_IMG=$IMG QEMU_IO=$B/gcc/qemu-io
+state=$W/swtpm-state
+mkdir -p "$state"
+/usr/bin/python3 "$top/scripts/nvstore-tpm-state.py" export \
+    "driver=nvstore,file.driver=qcow2,file.file.filename=$W/vm-state.qcow2" \
+    "$state"
+port=$((20000 + $$ % 20000))
+swtpm socket --tpm2 --tpmstate dir="$state" --flags startup-clear \
+    --server type=tcp,port=$port,bindaddr=127.0.0.1 \
+    --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+    --daemon --pid file="$W/swtpm.pid"
+trap 'kill "$(cat "$W/swtpm.pid" 2>/dev/null)" 2>/dev/null || true' EXIT
+export TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$port
+got=$(tpm2_nvread 0x1500016 -C o -s ${#data})
+echo "swtpm reads: $got"
+[ "$got" = "$data" ] || fail "swtpm did not read the exported state"
+data2=swtpm-$(date +%s)-$$
+printf '%s' "$data2" >"$W/data2"
+tpm2_nvwrite 0x1500016 -C o -i "$W/data2"
+echo "swtpm writes: $data2"
+swtpm_ioctl --tcp 127.0.0.1:$((port + 1)) -s
+echo "== Import swtpm's state into a new nvstore image; boot 3 reads it"
+"$IMG" create -q -f nvstore -o container=qcow2 "$W/vm-state.qcow2"
+/usr/bin/python3 "$top/scripts/nvstore-tpm-state.py" import "$state" \
+    "driver=nvstore,file.driver=qcow2,file.file.filename=$W/vm-state.qcow2"
+data=$data2
+boot read
+grep -q "^GUEST: nvread $data2\$" "$W/boot-read.log" ||
+    fail "boot 3 did not read what swtpm wrote"
+
+echo "guest-tpm: PASS tpm-$front: NV index written in boot 1, read back in boot 2; exported to swtpm, changed there, imported, read back in boot 3"
