@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# TPM2_NV_Write with persistence through -tpmdev libtpms over nvstore
+# (inside qcow2 on a file): round trip per command, and fdatasync calls
+# per command (QEMU runs under strace).  Baselines measured in the same
+# run: TPM2_GetRandom through the same path (no state change, no
+# write), and pwrite + fdatasync of the same number of bytes (the size
+# of permall) on a plain file in the same directory.
+#
+# The TPM is driven through tpm-tis with qtest MMIO accesses, so a
+# round trip includes qtest's socket round trips (about a hundred per
+# command); compare the two TPM commands with each other, and the
+# difference between them with the fdatasync floor.
+#
+#   bench/tpm-nvwrite.py [COUNT]        (default 200 NV_Writes)
+#
+# Needs the build (build/gcc) and strace.  Prints one table.
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+build = os.environ.get('NVSTORE_BUILD', os.path.join(top, 'build'))
+sys.path.insert(0, os.path.join(build, 'src', 'python'))
+
+# pylint: disable=wrong-import-position
+from qemu.machine import QEMUQtestMachine  # noqa: E402
+
+QEMU = os.path.join(build, 'gcc', 'qemu-system-x86_64')
+QEMU_IMG = os.path.join(build, 'gcc', 'qemu-img')
+
+TIS = 0xfed40000
+STARTUP = bytes.fromhex('80010000000c000001440000')
+GETRANDOM = bytes.fromhex('80010000000c0000017b0008')
+NV_DEFINE = bytes.fromhex('80020000002d0000012a4000000100000009400000090000'
+                          '0000000000000e01000000000b0206000600000008')
+assert len(NV_DEFINE) == 0x2d
+NV_WRITE_HDR = bytes.fromhex('80020000002b0000013740000001010000000000000940'
+                             '00000900000000000008')
+
+
+def q(vm: QEMUQtestMachine, cmd: str) -> int:
+    out = vm.qtest(cmd)
+    assert out.startswith('OK'), out
+    parts = out.split()
+    return int(parts[1], 16) if len(parts) > 1 else 0
+
+
+def transfer(vm: QEMUQtestMachine, req: bytes) -> 'tuple[bytes, float]':
+    q(vm, f'writeb {TIS:#x} 0x2')
+    q(vm, f'writel {TIS + 0x18:#x} 0x40')
+    for b in req:
+        q(vm, f'writeb {TIS + 0x24:#x} {b:#x}')
+    start = time.perf_counter()
+    q(vm, f'writeb {TIS + 0x18:#x} 0x20')
+    while True:
+        sts = q(vm, f'readl {TIS + 0x18:#x}')
+        if sts & 0x10:
+            break
+    elapsed = time.perf_counter() - start
+    rsp = bytes(q(vm, f'readb {TIS + 0x24:#x}')
+                for _ in range((sts >> 8) & 0xffff))
+    q(vm, f'writeb {TIS:#x} 0x20')
+    return rsp, elapsed
+
+
+def rc(rsp: bytes) -> int:
+    return int.from_bytes(rsp[6:10], 'big')
+
+
+def stats(times: 'list[float]') -> str:
+    times = sorted(times)
+    med = statistics.median(times)
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+    return f'{med * 1e6:9.0f} {p99 * 1e6:9.0f}'
+
+
+def floor(directory: str, size: int, count: int) -> 'list[float]':
+    path = os.path.join(directory, 'floor')
+    data = os.urandom(size)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    times = []
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            os.pwrite(fd, data, 0)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+    return times
+
+
+def run_vm(tmp: str, count: int, trace: str = '') -> tuple:
+    """
+    NV_Writes and GetRandoms on a new image; with @trace, QEMU runs under
+    strace and the fdatasync/fsync calls of the NV_Writes are counted
+    """
+    img = os.path.join(tmp, 'tpm.qcow2')
+    subprocess.run([QEMU_IMG, 'create', '-q', '-f', 'nvstore', '-o',
+                    'container=qcow2', img], check=True)
+    args = ['-machine', 'pc', '-nodefaults', '-display', 'none',
+            '-blockdev', f'file,node-name=f0,filename={img}',
+            '-blockdev', 'qcow2,node-name=q0,file=f0',
+            '-blockdev', 'nvstore,node-name=nv0,file=q0',
+            '-tpmdev', 'libtpms,id=tpm0,drive=nv0',
+            '-device', 'tpm-tis,tpmdev=tpm0']
+    wrapper = ['strace', '-f', '-qq', '-e', 'trace=fdatasync,fsync', '-o',
+               trace] if trace else []
+    vm = QEMUQtestMachine(QEMU, args, base_temp_dir=tmp, wrapper=wrapper)
+
+    def syncs() -> int:
+        if not trace:
+            return 0
+        with open(trace, encoding='utf-8') as f:
+            return sum('sync(' in line for line in f)
+
+    vm.launch()
+    try:
+        assert rc(transfer(vm, STARTUP)[0]) == 0
+        assert rc(transfer(vm, NV_DEFINE)[0]) == 0
+        rnd = []
+        for _ in range(count):
+            rsp, t = transfer(vm, GETRANDOM)
+            assert rc(rsp) == 0
+            rnd.append(t)
+        before = syncs()
+        nvw = []
+        for i in range(count):
+            rsp, t = transfer(vm, NV_WRITE_HDR + f'{i:08d}'.encode() +
+                              b'\0\0')
+            assert rc(rsp) == 0
+            nvw.append(t)
+        flushes = syncs() - before
+    finally:
+        vm.shutdown()
+    info = subprocess.run([QEMU_IMG, 'info', '--output=json',
+                           '--image-opts', 'driver=nvstore,file.driver=qcow2,'
+                           f'file.file.filename={img}'],
+                          check=True, stdout=subprocess.PIPE,
+                          universal_newlines=True).stdout
+    size = json.loads(info)['format-specific']['data']['blobs'][0]['size']
+    os.unlink(img)
+    return nvw, rnd, flushes, size
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    with tempfile.TemporaryDirectory(dir=build) as tmp:
+        nvw, rnd, _, size = run_vm(tmp, count)
+        flo = floor(tmp, size, count)
+        _, _, flushes, _ = run_vm(tmp, 20, os.path.join(tmp, 'strace.log'))
+
+    med = {k: statistics.median(v) for k, v in
+           (('nvw', nvw), ('rnd', rnd), ('floor', flo))}
+    print(f'TPM2_NV_Write with persistence, libtpms + nvstore in qcow2 on '
+          f'a file, {count} commands; permall {size} bytes')
+    print(f'{"":44} {"median us":>9} {"p99 us":>9}')
+    print(f'{"NV_Write (tpm-tis over qtest)":44} {stats(nvw)}')
+    print(f'{"GetRandom (tpm-tis over qtest, no write)":44} {stats(rnd)}')
+    print(f'{"floor: pwrite + fdatasync, same bytes":44} {stats(flo)}')
+    print(f'NV_Write - GetRandom (persistence): '
+          f'{(med["nvw"] - med["rnd"]) * 1e6:.0f} us, '
+          f'{(med["nvw"] - med["rnd"]) / med["floor"]:.2f}x the floor')
+    print(f'flushes (fdatasync/fsync) per NV_Write, counted with strace over '
+          f'20 commands: {flushes / 20:.2f}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
