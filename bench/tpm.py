@@ -13,7 +13,9 @@
 # command); compare the two TPM commands with each other, and the
 # difference between them with the fdatasync floor.
 #
-#   bench/tpm-nvwrite.py [COUNT]        (default 200 NV_Writes)
+#   bench/tpm.py [COUNT]        (default 200 NV_Writes)
+#
+# bench/run.py also uses run_vm() for swtpm (-tpmdev emulator).
 #
 # Needs the build (build/gcc) and strace.  Prints one table.
 
@@ -97,20 +99,38 @@ def floor(directory: str, size: int, count: int) -> 'list[float]':
     return times
 
 
-def run_vm(tmp: str, count: int, trace: str = '') -> tuple:
+def run_vm(tmp: str, count: int, trace: str = '',
+           swtpm: bool = False) -> tuple:
     """
     NV_Writes and GetRandoms on a new image; with @trace, QEMU runs under
-    strace and the fdatasync/fsync calls of the NV_Writes are counted
+    strace and the fdatasync/fsync calls of the NV_Writes are counted.
+    With @swtpm, -tpmdev emulator and a swtpm process instead.
     """
     img = os.path.join(tmp, 'tpm.qcow2')
-    subprocess.run([QEMU_IMG, 'create', '-q', '-f', 'nvstore', '-o',
-                    'container=qcow2', img], check=True)
-    args = ['-machine', 'pc', '-nodefaults', '-display', 'none',
-            '-blockdev', f'file,node-name=f0,filename={img}',
-            '-blockdev', 'qcow2,node-name=q0,file=f0',
-            '-blockdev', 'nvstore,node-name=nv0,file=q0',
-            '-tpmdev', 'libtpms,id=tpm0,drive=nv0',
-            '-device', 'tpm-tis,tpmdev=tpm0']
+    swtpm_proc = None
+    args = ['-machine', 'pc', '-nodefaults', '-display', 'none']
+    if swtpm:
+        state = os.path.join(tmp, 'swtpm-state')
+        sock = os.path.join(tmp, 'swtpm.sock')
+        os.makedirs(state, exist_ok=True)
+        # pylint: disable=consider-using-with
+        swtpm_proc = subprocess.Popen(['swtpm', 'socket', '--tpm2',
+                                       '--tpmstate', f'dir={state}',
+                                       '--ctrl', f'type=unixio,path={sock}'])
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        args += ['-chardev', f'socket,id=chrtpm,path={sock}',
+                 '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm']
+    else:
+        subprocess.run([QEMU_IMG, 'create', '-q', '-f', 'nvstore', '-o',
+                        'container=qcow2', img], check=True)
+        args += ['-blockdev', f'file,node-name=f0,filename={img}',
+                 '-blockdev', 'qcow2,node-name=q0,file=f0',
+                 '-blockdev', 'nvstore,node-name=nv0,file=q0',
+                 '-tpmdev', 'libtpms,id=tpm0,drive=nv0']
+    args += ['-device', 'tpm-tis,tpmdev=tpm0']
     wrapper = ['strace', '-f', '-qq', '-e', 'trace=fdatasync,fsync', '-o',
                trace] if trace else []
     vm = QEMUQtestMachine(QEMU, args, base_temp_dir=tmp, wrapper=wrapper)
@@ -140,6 +160,11 @@ def run_vm(tmp: str, count: int, trace: str = '') -> tuple:
         flushes = syncs() - before
     finally:
         vm.shutdown()
+        if swtpm_proc:
+            swtpm_proc.terminate()
+            swtpm_proc.wait(timeout=10)
+    if swtpm:
+        return nvw, rnd, flushes, 0
     info = subprocess.run([QEMU_IMG, 'info', '--output=json',
                            '--image-opts', 'driver=nvstore,file.driver=qcow2,'
                            f'file.file.filename={img}'],

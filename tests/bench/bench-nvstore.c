@@ -1,0 +1,297 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * nvstore benchmarks through the device API (include/block/nvstore.h):
+ * durable blob update latency by blob size, on a raw file and inside
+ * qcow2, against two baselines measured in the same run on the same
+ * file system -- pwrite + fdatasync of the same bytes (the floor), and
+ * swtpm's dir backend write path (temporary file, fsync, rename,
+ * directory fsync); and open + list time, update time and directory
+ * bytes per blob as the number of blobs grows.
+ *
+ *   bench-nvstore update DIR COUNT      latency table, microseconds
+ *   bench-nvstore flushes DIR KIND SIZE COUNT
+ *                                       COUNT updates and nothing else
+ *                                       (run under strace to count)
+ *   bench-nvstore scale DIR             open/list/update vs. blob count
+ *
+ * Output lines are "name value..." for bench/run.py to parse.
+ */
+
+#include "qemu/osdep.h"
+#include "block/block.h"
+#include "block/nvstore.h"
+#include "system/block-backend.h"
+#include "qapi/error.h"
+#include "qobject/qdict.h"
+#include "qemu/main-loop.h"
+#include "qemu/cutils.h"
+
+static int64_t now_ns(void)
+{
+    return g_get_monotonic_time() * 1000;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* "median p99" of @t (sorted here), microseconds */
+static void print_stats(const char *name, int64_t *t, int n)
+{
+    qsort(t, n, sizeof(*t), cmp_i64);
+    printf("%s %.1f %.1f\n", name, t[n / 2] / 1000.0,
+           t[MIN(n - 1, n * 99 / 100)] / 1000.0);
+}
+
+/* An nvstore image at @path, raw or inside qcow2, opened read-write */
+static BlockBackend *nvs_open(const char *path, bool qcow2, bool create)
+{
+    QDict *options = qdict_new();
+
+    if (create) {
+        g_autofree char *opts = g_strdup(qcow2 ? "container=qcow2" : "");
+
+        bdrv_img_create(path, "nvstore", NULL, NULL, opts, UINT64_C(-1), 0,
+                        true, &error_abort);
+    }
+    qdict_put_str(options, "driver", "nvstore");
+    if (qcow2) {
+        qdict_put_str(options, "file.driver", "qcow2");
+        qdict_put_str(options, "file.file.filename", path);
+        return blk_new_open(NULL, NULL, options, BDRV_O_RDWR, &error_abort);
+    }
+    return blk_new_open(path, NULL, options, BDRV_O_RDWR, &error_abort);
+}
+
+static void put(BlockBackend *blk, const char *name, const uint8_t *data,
+                size_t len)
+{
+    NvstoreBlobUpdate u = {
+        .name = name, .type = "raw", .data = data, .len = len,
+    };
+
+    nvstore_blob_commit(blk, &u, 1, &error_abort);
+}
+
+static void bench_nvstore(const char *dir, bool qcow2, size_t size, int n,
+                          int64_t *t)
+{
+    g_autofree char *path = g_strdup_printf("%s/bench.%s", dir,
+                                            qcow2 ? "qcow2" : "nvs");
+    g_autofree uint8_t *buf = g_malloc(size);
+    BlockBackend *blk;
+    int i;
+
+    memset(buf, 0x5a, size);
+    blk = nvs_open(path, qcow2, true);
+    put(blk, "blob", buf, size);
+    for (i = 0; i < n; i++) {
+        int64_t start;
+
+        buf[i % size] ^= 0xff;      /* new contents every time */
+        start = now_ns();
+        put(blk, "blob", buf, size);
+        t[i] = now_ns() - start;
+    }
+    blk_unref(blk);
+    unlink(path);
+}
+
+static void bench_floor(const char *dir, size_t size, int n, int64_t *t)
+{
+    g_autofree char *path = g_strdup_printf("%s/floor", dir);
+    g_autofree uint8_t *buf = g_malloc(size);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int i;
+
+    g_assert(fd >= 0);
+    memset(buf, 0x5a, size);
+    for (i = 0; i < n; i++) {
+        int64_t start = now_ns();
+
+        buf[i % size] ^= 0xff;
+        g_assert(pwrite(fd, buf, size, 0) == size);
+        g_assert(fdatasync(fd) == 0);
+        t[i] = now_ns() - start;
+    }
+    close(fd);
+    unlink(path);
+}
+
+/*
+ * swtpm 0.7's dir backend (swtpm_nvstore_dir.c) writes TMP2-00.<name>,
+ * closes it and renames it over tpm2-00.<name>; its fsync calls are
+ * compiled out.  Re-created here with the fsync of the file and of the
+ * directory that make it durable (swtpm's later opt-in "fsync" option).
+ */
+static void bench_swtpm_dir(const char *dir, size_t size, int n, int64_t *t)
+{
+    g_autofree char *tmp = g_strdup_printf("%s/TMP2-00.permall", dir);
+    g_autofree char *dst = g_strdup_printf("%s/tpm2-00.permall", dir);
+    g_autofree uint8_t *buf = g_malloc(size);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    int i;
+
+    g_assert(dfd >= 0);
+    memset(buf, 0x5a, size);
+    for (i = 0; i < n; i++) {
+        int64_t start = now_ns();
+        int fd;
+
+        buf[i % size] ^= 0xff;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+        g_assert(fd >= 0);
+        g_assert(write(fd, buf, size) == size);
+        g_assert(fsync(fd) == 0);
+        close(fd);
+        g_assert(rename(tmp, dst) == 0);
+        g_assert(fsync(dfd) == 0);
+        t[i] = now_ns() - start;
+    }
+    close(dfd);
+    unlink(dst);
+}
+
+static int cmd_update(const char *dir, int n)
+{
+    static const size_t sizes[] = { 1024, 64 * 1024, 1024 * 1024 };
+    g_autofree int64_t *t = g_new(int64_t, n);
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+        size_t size = sizes[i];
+        g_autofree char *a = g_strdup_printf("update-nvstore-raw %zu", size);
+        g_autofree char *b = g_strdup_printf("update-nvstore-qcow2 %zu", size);
+        g_autofree char *c = g_strdup_printf("update-floor %zu", size);
+        g_autofree char *d = g_strdup_printf("update-swtpm-dir %zu", size);
+
+        bench_floor(dir, size, n, t);
+        print_stats(c, t, n);
+        bench_nvstore(dir, false, size, n, t);
+        print_stats(a, t, n);
+        bench_nvstore(dir, true, size, n, t);
+        print_stats(b, t, n);
+        bench_swtpm_dir(dir, size, n, t);
+        print_stats(d, t, n);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int cmd_flushes(const char *dir, const char *kind, size_t size, int n)
+{
+    g_autofree int64_t *t = g_new(int64_t, MAX(n, 1));
+
+    if (!strcmp(kind, "floor")) {
+        bench_floor(dir, size, n, t);
+    } else if (!strcmp(kind, "swtpm-dir")) {
+        bench_swtpm_dir(dir, size, n, t);
+    } else {
+        bench_nvstore(dir, !strcmp(kind, "nvstore-qcow2"), size, n, t);
+    }
+    return 0;
+}
+
+/* The directory length of the current slot, read from the raw image */
+static uint64_t dir_length(const char *path)
+{
+    uint8_t slot[2][32];
+    int fd = open(path, O_RDONLY);
+    int cur;
+
+    g_assert(fd >= 0);
+    g_assert(pread(fd, slot[0], 32, 4096) == 32);
+    g_assert(pread(fd, slot[1], 32, 8192) == 32);
+    close(fd);
+    cur = ldq_be_p(slot[1] + 8) > ldq_be_p(slot[0] + 8);
+    return ldq_be_p(slot[cur] + 24);
+}
+
+static int cmd_scale(const char *dir)
+{
+    static const int counts[] = { 10, 1000, 10000 };
+    uint8_t data[64];
+    size_t i;
+
+    memset(data, 0xa5, sizeof(data));
+    for (i = 0; i < ARRAY_SIZE(counts); i++) {
+        g_autofree char *path = g_strdup_printf("%s/scale.nvs", dir);
+        g_autofree NvstoreBlobUpdate *u = g_new0(NvstoreBlobUpdate,
+                                                 counts[i]);
+        g_auto(GStrv) names = g_new0(char *, counts[i] + 1);
+        int64_t open_t[5], upd_t[21];
+        BlockBackend *blk;
+        struct stat st;
+        int j, k;
+
+        blk = nvs_open(path, false, true);
+        for (j = 0; j < counts[i]; j++) {
+            names[j] = g_strdup_printf("blob-%05d", j);
+            u[j] = (NvstoreBlobUpdate) {
+                .name = names[j], .type = "raw", .data = data,
+                .len = sizeof(data),
+            };
+        }
+        nvstore_blob_commit(blk, u, counts[i], &error_abort);
+        for (k = 0; k < ARRAY_SIZE(upd_t); k++) {
+            int64_t start;
+
+            data[0] = k;
+            start = now_ns();
+            put(blk, names[k % counts[i]], data, sizeof(data));
+            upd_t[k] = now_ns() - start;
+        }
+        blk_unref(blk);
+
+        for (k = 0; k < ARRAY_SIZE(open_t); k++) {
+            g_auto(GStrv) list = NULL;
+            int64_t start = now_ns();
+
+            blk = nvs_open(path, false, false);
+            list = nvstore_blob_list(blk, &error_abort);
+            open_t[k] = now_ns() - start;
+            g_assert_cmpint(g_strv_length(list), ==, counts[i]);
+            blk_unref(blk);
+        }
+        g_assert(stat(path, &st) == 0);
+        qsort(open_t, ARRAY_SIZE(open_t), sizeof(int64_t), cmp_i64);
+        qsort(upd_t, ARRAY_SIZE(upd_t), sizeof(int64_t), cmp_i64);
+        printf("scale %d open+list-us %.1f update-us %.1f dir-bytes %" PRIu64
+               " image-bytes %" PRId64 "\n", counts[i],
+               open_t[ARRAY_SIZE(open_t) / 2] / 1000.0,
+               upd_t[ARRAY_SIZE(upd_t) / 2] / 1000.0, dir_length(path),
+               (int64_t)st.st_size);
+        fflush(stdout);
+        unlink(path);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bdrv_init();
+    qemu_init_main_loop(&error_abort);
+
+    if (argc == 4 && !strcmp(argv[1], "update")) {
+        return cmd_update(argv[2], atoi(argv[3]));
+    }
+    if (argc == 6 && !strcmp(argv[1], "flushes")) {
+        unsigned long size;
+
+        if (qemu_strtoul(argv[4], NULL, 0, &size) < 0) {
+            fprintf(stderr, "invalid size '%s'\n", argv[4]);
+            return 2;
+        }
+        return cmd_flushes(argv[2], argv[3], size, atoi(argv[5]));
+    }
+    if (argc == 3 && !strcmp(argv[1], "scale")) {
+        return cmd_scale(argv[2]);
+    }
+    fprintf(stderr, "usage: %s update DIR COUNT | flushes DIR KIND SIZE "
+            "COUNT | scale DIR\n", argv[0]);
+    return 2;
+}
