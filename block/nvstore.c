@@ -173,8 +173,9 @@ nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
         return -EINVAL;
     }
     nvstore_slot_to_cpu(slot);
-    if (slot->generation == 0) {
-        error_setg(errp, "slot %d: generation 0", i);
+    if (slot->generation == 0 || slot->generation >= NVSTORE_EXTENT_LIMIT) {
+        error_setg(errp, "slot %d: generation %" PRIu64 " out of range", i,
+                   slot->generation);
         return -EINVAL;
     }
     if (slot->dir_offset < NVSTORE_DATA_OFFSET ||
@@ -822,6 +823,12 @@ nvstore_co_commit_locked(BlockDriverState *bs,
     if (!s->dir) {
         error_setg(errp, "The nvstore directory is not loaded");
         ret = -EIO;
+        goto out;
+    }
+    if (s->next_gen >= NVSTORE_EXTENT_LIMIT) {
+        /* 2^63 commits: not in this universe, but never wrap around */
+        error_setg(errp, "The nvstore image has reached its last generation");
+        ret = -ENOSPC;
         goto out;
     }
     gen = s->next_gen++;
