@@ -110,9 +110,9 @@ run_gtest() {
 step "unit tests"
 # The directory model, its cross-check with libtasn1 against the spec's
 # ASN.1 module, the driver through its device API, and QEMU's own DER
-# tests (crypto/der.c is patched).
-for t in test-nvstore-dir test-nvstore-dir-asn1 test-nvstore test-crypto-der \
-         test-crypto-akcipher; do
+# and CRC-32C tests (crypto/der.c and util/crc32c.c are patched).
+for t in test-crc32c test-nvstore-dir test-nvstore-dir-asn1 test-nvstore \
+         test-crypto-der test-crypto-akcipher; do
     run_gtest "$t"
 done
 
