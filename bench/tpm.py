@@ -131,6 +131,12 @@ def run_vm(tmp: str, count: int, trace: str = '',
                  '-blockdev', 'nvstore,node-name=nv0,file=q0',
                  '-tpmdev', 'libtpms,id=tpm0,drive=nv0']
     args += ['-device', 'tpm-tis,tpmdev=tpm0']
+    log = os.path.join(tmp, 'trace.log')
+    if not trace:
+        # Backend time: from the TPM_GO write that hands the command to
+        # the backend to the data-available interrupt of its completion
+        args += ['-msg', 'timestamp=on', '-D', log,
+                 '-trace', 'tpm_tis_mmio_write', '-trace', 'tpm_tis_raise_irq']
     wrapper = ['strace', '-f', '-qq', '-e', 'trace=fdatasync,fsync', '-o',
                trace] if trace else []
     vm = QEMUQtestMachine(QEMU, args, base_temp_dir=tmp, wrapper=wrapper)
@@ -143,6 +149,8 @@ def run_vm(tmp: str, count: int, trace: str = '',
 
     vm.launch()
     try:
+        # Interrupts on, for the data-available event (INT_ENABLE)
+        q(vm, f'writel {TIS + 0x08:#x} 0x80000003')
         assert rc(transfer(vm, STARTUP)[0]) == 0
         assert rc(transfer(vm, NV_DEFINE)[0]) == 0
         rnd = []
@@ -163,8 +171,13 @@ def run_vm(tmp: str, count: int, trace: str = '',
         if swtpm_proc:
             swtpm_proc.terminate()
             swtpm_proc.wait(timeout=10)
+    backend = backend_times(log) if not trace else []
+    # Startup and NV_DefineSpace, then the GetRandoms, then the NV_Writes
+    if backend:
+        assert len(backend) == 2 + 2 * count, len(backend)
+        backend = [backend[2:2 + count], backend[2 + count:]]
     if swtpm:
-        return nvw, rnd, flushes, 0
+        return nvw, rnd, flushes, 0, backend
     info = subprocess.run([QEMU_IMG, 'info', '--output=json',
                            '--image-opts', 'driver=nvstore,file.driver=qcow2,'
                            f'file.file.filename={img}'],
@@ -172,15 +185,35 @@ def run_vm(tmp: str, count: int, trace: str = '',
                           universal_newlines=True).stdout
     size = json.loads(info)['format-specific']['data']['blobs'][0]['size']
     os.unlink(img)
-    return nvw, rnd, flushes, size
+    return nvw, rnd, flushes, size, backend
+
+
+def backend_times(log: str) -> 'list[float]':
+    """Seconds from each TPM_GO to the next data-available interrupt"""
+    times, start = [], None
+    with open(log, encoding='utf-8') as f:
+        for line in f:
+            # 1234@1700000000.123456:tpm_tis_mmio_write write.1(...) = ...
+            if '@' not in line or ':' not in line:
+                continue
+            stamp, _, event = line.partition(':')
+            t = float(stamp.split('@')[1])
+            if (event.startswith('tpm_tis_mmio_write write.1(0x00000018) = '
+                                 '0x00000020')):
+                start = t
+            elif event.startswith('tpm_tis_raise_irq') and start is not None:
+                times.append(t - start)
+                start = None
+    return times
 
 
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     with tempfile.TemporaryDirectory(dir=build) as tmp:
-        nvw, rnd, _, size = run_vm(tmp, count)
+        nvw, rnd, _, size, _ = run_vm(tmp, count)
         flo = floor(tmp, size, count)
-        _, _, flushes, _ = run_vm(tmp, 20, os.path.join(tmp, 'strace.log'))
+        _, _, flushes, _, _ = run_vm(tmp, 20,
+                                     os.path.join(tmp, 'strace.log'))
 
     med = {k: statistics.median(v) for k, v in
            (('nvw', nvw), ('rnd', rnd), ('floor', flo))}

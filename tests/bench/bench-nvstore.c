@@ -123,6 +123,39 @@ static void bench_floor(const char *dir, size_t size, int n, int64_t *t)
 }
 
 /*
+ * The floor with nvstore's write pattern: the data, a small directory
+ * elsewhere and a 40-byte slot, alternating between two places as
+ * nvstore does, then one fdatasync.  What the layout costs, without
+ * QEMU's block layer.
+ */
+static void bench_floor3(const char *dir, size_t size, int n, int64_t *t)
+{
+    g_autofree char *path = g_strdup_printf("%s/floor3", dir);
+    g_autofree uint8_t *buf = g_malloc(size);
+    uint8_t small[64] = { 0 };
+    uint64_t area = ROUND_UP(size + sizeof(small), 4096);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    int i;
+
+    g_assert(fd >= 0);
+    memset(buf, 0x5a, size);
+    for (i = 0; i < n; i++) {
+        uint64_t base = 12288 + (i % 2) * area;
+        int64_t start = now_ns();
+
+        buf[i % size] ^= 0xff;
+        small[0] = i;
+        g_assert(pwrite(fd, buf, size, base + 4096) == size);
+        g_assert(pwrite(fd, small, 60, base) == 60);
+        g_assert(pwrite(fd, small, 40, 4096 * (1 + i % 2)) == 40);
+        g_assert(fdatasync(fd) == 0);
+        t[i] = now_ns() - start;
+    }
+    close(fd);
+    unlink(path);
+}
+
+/*
  * swtpm 0.7's dir backend (swtpm_nvstore_dir.c) writes TMP2-00.<name>,
  * closes it and renames it over tpm2-00.<name>; its fsync calls are
  * compiled out.  Re-created here with the fsync of the file and of the
@@ -168,9 +201,13 @@ static int cmd_update(const char *dir, int n)
         g_autofree char *b = g_strdup_printf("update-nvstore-qcow2 %zu", size);
         g_autofree char *c = g_strdup_printf("update-floor %zu", size);
         g_autofree char *d = g_strdup_printf("update-swtpm-dir %zu", size);
+        g_autofree char *e = g_strdup_printf("update-floor-3-writes %zu",
+                                             size);
 
         bench_floor(dir, size, n, t);
         print_stats(c, t, n);
+        bench_floor3(dir, size, n, t);
+        print_stats(e, t, n);
         bench_nvstore(dir, false, size, n, t);
         print_stats(a, t, n);
         bench_nvstore(dir, true, size, n, t);
@@ -188,6 +225,8 @@ static int cmd_flushes(const char *dir, const char *kind, size_t size, int n)
 
     if (!strcmp(kind, "floor")) {
         bench_floor(dir, size, n, t);
+    } else if (!strcmp(kind, "floor-3-writes")) {
+        bench_floor3(dir, size, n, t);
     } else if (!strcmp(kind, "swtpm-dir")) {
         bench_swtpm_dir(dir, size, n, t);
     } else {
