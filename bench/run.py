@@ -135,7 +135,7 @@ set logscale x 2
 set logscale y
 set key left top
 plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
-     '' u 1:3 w lp t 'floor with nvstore\\'s 3 writes', \\
+     '' u 1:3 w lp t "floor with nvstore's 3 writes", \\
      '' u 1:4 w lp t 'nvstore (raw file)', \\
      '' u 1:5 w lp t 'nvstore (in qcow2)', \\
      '' u 1:6 w lp t 'swtpm-dir with fsync'
