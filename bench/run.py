@@ -145,13 +145,15 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
         emit('## Scaling with the number of blobs (64-byte blobs, raw file)')
         emit()
         emit('| blobs | open + list ms | one update ms | directory bytes | '
-             'directory bytes per blob | image bytes |')
-        emit('|---|---|---|---|---|---|')
+             'directory bytes per blob | image bytes | heap bytes of the '
+             'open node | heap bytes per blob |')
+        emit('|---|---|---|---|---|---|---|---|')
         for r in bench('scale', tmp):
             n = int(r[1])
             emit(f'| {n} | {float(r[3]) / 1000:.1f} | '
                  f'{float(r[5]) / 1000:.1f} | {r[7]} | '
-                 f'{int(r[7]) / n:.1f} | {r[9]} |')
+                 f'{int(r[7]) / n:.1f} | {r[9]} | {r[11]} | '
+                 f'{int(r[11]) / n:.0f} |')
         emit()
         emit('Goal: 10,000-blob open < 50 ms with linear growth.  An update '
              're-encodes and rewrites the whole directory, so its cost grows '

@@ -26,6 +26,7 @@
 #include "qobject/qdict.h"
 #include "qemu/main-loop.h"
 #include "qemu/cutils.h"
+#include <malloc.h>
 
 static int64_t now_ns(void)
 {
@@ -263,6 +264,7 @@ static int cmd_scale(const char *dir)
                                                  counts[i]);
         g_auto(GStrv) names = g_new0(char *, counts[i] + 1);
         int64_t open_t[5], upd_t[21];
+        size_t mem = 0;
         BlockBackend *blk;
         struct stat st;
         int j, k;
@@ -289,21 +291,24 @@ static int cmd_scale(const char *dir)
         for (k = 0; k < ARRAY_SIZE(open_t); k++) {
             g_auto(GStrv) list = NULL;
             int64_t start = now_ns();
+            size_t before = mallinfo2().uordblks;
 
             blk = nvs_open(path, false, false);
             list = nvstore_blob_list(blk, &error_abort);
             open_t[k] = now_ns() - start;
             g_assert_cmpint(g_strv_length(list), ==, counts[i]);
+            /* Heap in use by the open node (and the list) */
+            mem = mallinfo2().uordblks - before;
             blk_unref(blk);
         }
         g_assert(stat(path, &st) == 0);
         qsort(open_t, ARRAY_SIZE(open_t), sizeof(int64_t), cmp_i64);
         qsort(upd_t, ARRAY_SIZE(upd_t), sizeof(int64_t), cmp_i64);
         printf("scale %d open+list-us %.1f update-us %.1f dir-bytes %" PRIu64
-               " image-bytes %" PRId64 "\n", counts[i],
+               " image-bytes %" PRId64 " heap-bytes %zu\n", counts[i],
                open_t[ARRAY_SIZE(open_t) / 2] / 1000.0,
                upd_t[ARRAY_SIZE(upd_t) / 2] / 1000.0, dir_length(path),
-               (int64_t)st.st_size);
+               (int64_t)st.st_size, mem);
         fflush(stdout);
         unlink(path);
     }
