@@ -1010,7 +1010,8 @@ nvstore_write_exposed(BlockDriverState *bs, uint8_t *data, size_t len,
                    s->blob, new_len);
         return -ENOMEM;
     }
-    if (len) {
+    /* Truncating to zero: @buf is NULL, and memcpy() must not see it */
+    if (MIN(len, new_len)) {
         memcpy(buf, data, MIN(len, new_len));
     }
     if (qiov) {
