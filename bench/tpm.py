@@ -30,51 +30,15 @@ import time
 top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 build = os.environ.get('NVSTORE_BUILD', os.path.join(top, 'build'))
 sys.path.insert(0, os.path.join(build, 'src', 'python'))
+sys.path.insert(0, os.path.join(top, 'tests', 'qemu-iotests', 'tests'))
 
 # pylint: disable=wrong-import-position
 from qemu.machine import QEMUQtestMachine  # noqa: E402
+from tpm_tis import GETRANDOM_8, NV_DEFINE, STARTUP_CLEAR, TIS_BASE, \
+    TIS_INT_ENABLE, nv_write, qtest, rc, timed_transfer  # noqa: E402
 
 QEMU = os.path.join(build, 'gcc', 'qemu-system-x86_64')
 QEMU_IMG = os.path.join(build, 'gcc', 'qemu-img')
-
-TIS = 0xfed40000
-STARTUP = bytes.fromhex('80010000000c000001440000')
-GETRANDOM = bytes.fromhex('80010000000c0000017b0008')
-NV_DEFINE = bytes.fromhex('80020000002d0000012a4000000100000009400000090000'
-                          '0000000000000e01000000000b0206000600000008')
-assert len(NV_DEFINE) == 0x2d
-NV_WRITE_HDR = bytes.fromhex('80020000002b0000013740000001010000000000000940'
-                             '00000900000000000008')
-
-
-def q(vm: QEMUQtestMachine, cmd: str) -> int:
-    out = vm.qtest(cmd)
-    assert out.startswith('OK'), out
-    parts = out.split()
-    return int(parts[1], 16) if len(parts) > 1 else 0
-
-
-def transfer(vm: QEMUQtestMachine, req: bytes) -> 'tuple[bytes, float]':
-    q(vm, f'writeb {TIS:#x} 0x2')
-    q(vm, f'writel {TIS + 0x18:#x} 0x40')
-    for b in req:
-        q(vm, f'writeb {TIS + 0x24:#x} {b:#x}')
-    start = time.perf_counter()
-    q(vm, f'writeb {TIS + 0x18:#x} 0x20')
-    while True:
-        sts = q(vm, f'readl {TIS + 0x18:#x}')
-        if sts & 0x10:
-            break
-    elapsed = time.perf_counter() - start
-    rsp = bytes(q(vm, f'readb {TIS + 0x24:#x}')
-                for _ in range((sts >> 8) & 0xffff))
-    q(vm, f'writeb {TIS:#x} 0x20')
-    return rsp, elapsed
-
-
-def rc(rsp: bytes) -> int:
-    return int.from_bytes(rsp[6:10], 'big')
-
 
 def stats(times: 'list[float]') -> str:
     times = sorted(times)
@@ -150,19 +114,18 @@ def run_vm(tmp: str, count: int, trace: str = '',
     vm.launch()
     try:
         # Interrupts on, for the data-available event (INT_ENABLE)
-        q(vm, f'writel {TIS + 0x08:#x} 0x80000003')
-        assert rc(transfer(vm, STARTUP)[0]) == 0
-        assert rc(transfer(vm, NV_DEFINE)[0]) == 0
+        qtest(vm, f'writel {TIS_BASE + TIS_INT_ENABLE:#x} 0x80000003')
+        assert rc(timed_transfer(vm, STARTUP_CLEAR)[0]) == 0
+        assert rc(timed_transfer(vm, NV_DEFINE)[0]) == 0
         rnd = []
         for _ in range(count):
-            rsp, t = transfer(vm, GETRANDOM)
+            rsp, t = timed_transfer(vm, GETRANDOM_8)
             assert rc(rsp) == 0
             rnd.append(t)
         before = syncs()
         nvw = []
         for i in range(count):
-            rsp, t = transfer(vm, NV_WRITE_HDR + f'{i:08d}'.encode() +
-                              b'\0\0')
+            rsp, t = timed_transfer(vm, nv_write(f'{i:08d}'.encode()))
             assert rc(rsp) == 0
             nvw.append(t)
         flushes = syncs() - before
