@@ -3,7 +3,7 @@
 # nvstore: an overlay on QEMU 10.0.2.  See README.md.
 
 .PHONY: all deps fetch assemble build clang check test demo patches \
-	checkpatch fuzz clean distclean
+	checkpatch fuzz crash clean distclean
 
 all: build
 
@@ -33,10 +33,25 @@ check test:
 demo: build
 	project/demo.sh
 
-# Fuzz the nvstore directory decoder (RUNS executions)
-RUNS ?= 1000000
+# Fuzz the nvstore directory decoder and the driver (RUNS executions of
+# each target; FUZZ_TARGETS: one of them)
+RUNS ?= 500000
+FUZZ_TARGETS ?= nvstore-dir-fuzz nvstore-fuzz
 fuzz: build
-	project/fuzz.sh $(RUNS)
+	project/fuzz.sh $(RUNS) $(FUZZ_TARGETS)
+
+# The crash harness, long mode: POINTS writers killed with SIGKILL and
+# POINTS power cuts (make check runs 1000 of each); the power cuts print
+# their seed, NVSTORE_POWERCUT_SEED=N replays them
+POINTS ?= 10000
+crash: build
+	project/build.sh gcc tests/unit/test-nvstore
+	NVSTORE_CRASH_ITERATIONS=$(POINTS) NVSTORE_POWERCUT_POINTS=$(POINTS) \
+	G_TEST_SRCDIR=$(CURDIR)/build/src/tests/unit \
+	    build/gcc/tests/unit/test-nvstore --tap \
+	    -p /nvstore/crash-loop -p /nvstore/power-cut >build/crash.tap 2>&1; \
+	rc=$$?; grep -Ev '^(# point|Leaked|Repairing) ' build/crash.tap; \
+	echo "(every crash point: build/crash.tap)"; exit $$rc
 
 # The overlay as a git patch series against pristine QEMU (build/patches).
 patches: assemble

@@ -4,7 +4,11 @@
 # Configure (once) and build the assembled tree out of tree.
 #   project/build.sh [gcc|clang] [ninja targets...]
 # gcc is the main build (build/gcc); clang (build/clang) is a second
-# build whose -Wthread-safety checks the block graph lock annotations.
+# build whose -Wthread-safety checks the block graph lock annotations,
+# and the sanitizer build: AddressSanitizer (with LeakSanitizer) and
+# UndefinedBehaviorSanitizer, aborting on the first finding, everywhere;
+# with libFuzzer's coverage instrumentation (-fsanitize=fuzzer-no-link)
+# for the fuzz targets that link the block layer.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +26,9 @@ opts=(
 )
 case $flavor in
 gcc)   ;;
-clang) opts+=(--cc=clang-19 --cxx=clang++-19 --objcc=clang-19) ;;
+clang) opts+=(--cc=clang-19 --cxx=clang++-19 --objcc=clang-19
+             --enable-asan --enable-ubsan
+             "--extra-cflags=-fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link") ;;
 *)     echo "build: unknown flavor $flavor (gcc or clang)" >&2; exit 1 ;;
 esac
 

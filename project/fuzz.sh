@@ -1,40 +1,99 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Fuzz the nvstore directory decoder with libFuzzer, AddressSanitizer
-# (with LeakSanitizer) and UndefinedBehaviorSanitizer.
+# Fuzz nvstore with libFuzzer, AddressSanitizer (with LeakSanitizer) and
+# UndefinedBehaviorSanitizer, in the clang build.
 #
-#   project/fuzz.sh [RUNS]      default 20000 (the test command's smoke run)
+#   project/fuzz.sh [RUNS [TARGET...]]
 #
-# The target is tests/unit/nvstore-dir-fuzz.c, built in the clang build.
-# The seed corpus is every vector of tests/unit/test-nvstore-dir.c; the
-# corpus grows in build/fuzz/corpus across runs.  Any crash, leak or
-# undefined behaviour stops the run with a non-zero exit status and leaves
-# the input in build/fuzz/.
+# RUNS executions of each target (default 20000, the test command's
+# smoke run).  Targets (default both):
+#   nvstore-dir-fuzz  the directory decoder (tests/unit/nvstore-dir-fuzz.c),
+#                     seeded with every vector of tests/unit/test-nvstore-dir.c
+#   nvstore-fuzz      the block driver, from an image in memory
+#                     (tests/unit/nvstore-fuzz.c), seeded with images
+#                     qemu-img and qemu-io write here
+# Each target's corpus grows in build/fuzz/TARGET/corpus across runs.  Any
+# crash, leak, failed assertion or undefined behaviour stops the run with
+# a non-zero exit status and leaves the input in build/fuzz/TARGET/.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${NVSTORE_BUILD:-$top/build}
 RUNS=${1:-20000}
-W=$B/fuzz
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(nvstore-dir-fuzz nvstore-fuzz)
 
-"$top/project/build.sh" clang tests/unit/nvstore-dir-fuzz >/dev/null
-"$top/project/build.sh" gcc tests/unit/test-nvstore-dir >/dev/null
+"$top/project/build.sh" clang "${targets[@]/#/tests/unit/}" >/dev/null
+"$top/project/build.sh" gcc tests/unit/test-nvstore-dir qemu-img qemu-io \
+    >/dev/null
 
-mkdir -p "$W/corpus" "$W/seeds"
-NVSTORE_DIR_CORPUS=$W/seeds "$B/gcc/tests/unit/test-nvstore-dir" >/dev/null
+# The seeds of the driver target: a control byte (bit 0: fix the
+# checksums, see nvstore-fuzz.c) and an image
+driver_seeds() {
+    local s=$1 img=$1/image.nvs n=0
+    local q=$B/gcc
+    rm -rf "$s"
+    mkdir -p "$s"
+    seed() {
+        n=$((n + 1))
+        printf '\000' >"$s/$n-$1"
+        cat "$img" >>"$s/$n-$1"
+        printf '\001' >"$s/$n-$1-fix"
+        cat "$img" >>"$s/$n-$1-fix"
+    }
+    "$q/qemu-img" create -q -f nvstore "$img"
+    seed empty
+    "$q/qemu-io" --image-opts "driver=nvstore,blob=vars,file.filename=$img" \
+        -c 'truncate 100' -c 'write -q -P 0x11 0 100' >/dev/null
+    seed inline
+    "$q/qemu-io" --image-opts \
+        "driver=nvstore,blob=tpm2-00.permall,blob-type=tpm,file.filename=$img" \
+        -c 'truncate 5000' -c 'write -q -P 0x22 0 5000' >/dev/null
+    seed extent
+    "$q/qemu-io" --image-opts "driver=nvstore,blob=vars,file.filename=$img" \
+        -c 'truncate 6000' -c 'write -q -P 0x33 0 6000' >/dev/null
+    seed replaced
+    "$q/qemu-img" amend -q -f nvstore -o delete-blob=tpm2-00.permall "$img"
+    seed deleted
+    rm -f "$img"
+}
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-cd "$W"
 rc=0
-"$B/clang/tests/unit/nvstore-dir-fuzz" -runs="$RUNS" -seed=1 \
-    -max_len=4096 -print_final_stats=1 -artifact_prefix="$W/" \
-    corpus seeds >"$W/last-run.log" 2>&1 || rc=$?
-grep -E '^(#[0-9]+ *(INITED|DONE)|Done |stat::number_of_executed_units)' \
-    "$W/last-run.log" || true
-if [ $rc -ne 0 ]; then
-    tail -n 60 "$W/last-run.log" >&2
-    echo "fuzz: libFuzzer exited with status $rc (log: $W/last-run.log)" >&2
-fi
+for t in "${targets[@]}"; do
+    W=$B/fuzz/$t
+    mkdir -p "$W/corpus"
+    case $t in
+    nvstore-dir-fuzz)
+        rm -rf "$W/seeds"
+        mkdir -p "$W/seeds"
+        NVSTORE_DIR_CORPUS=$W/seeds "$B/gcc/tests/unit/test-nvstore-dir" \
+            >/dev/null
+        max_len=4096 ;;
+    nvstore-fuzz)
+        driver_seeds "$W/seeds"
+        max_len=65536 ;;
+    *)
+        echo "fuzz: unknown target $t" >&2
+        exit 1 ;;
+    esac
+    # -close_fd_mask=2: the driver's own messages (check, warnings) go
+    # nowhere; libFuzzer's and the sanitizers' reports still come out
+    trc=0
+    (cd "$W" &&
+     "$B/clang/tests/unit/$t" -runs="$RUNS" -seed=1 -max_len=$max_len \
+         -close_fd_mask=2 -print_final_stats=1 -artifact_prefix="$W/" \
+         corpus seeds) >"$W/last-run.log" 2>&1 || trc=$?
+    echo "== $t"
+    grep -E '^(#[0-9]+ *(INITED|DONE)|Done |stat::number_of_executed_units)' \
+        "$W/last-run.log" || true
+    if [ $trc -ne 0 ]; then
+        tail -n 60 "$W/last-run.log" >&2
+        echo "fuzz: $t: libFuzzer exited with status $trc (log: $W/last-run.log)" >&2
+        rc=$trc
+    fi
+done
 exit $rc

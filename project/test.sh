@@ -88,22 +88,26 @@ if [ -n "$(cat "$B/overlay.manifest")" ]; then
 fi
 
 # --- Unit tests (glib, TAP) --------------------------------------------------
-# run_gtest NAME [DIR]: one result per test case of build/gcc/tests/DIR/NAME
-# (DIR: unit by default, or qtest)
+# run_gtest NAME [DIR [FLAVOR]]: one result per test case of
+# build/FLAVOR/tests/DIR/NAME (DIR: unit by default, or qtest; FLAVOR: gcc
+# by default, or clang, the sanitizer build)
 run_gtest() {
-    local name=$1 dir=${2:-unit} line rc=0 n=0
-    G_TEST_SRCDIR=$B/src/tests/$dir G_TEST_BUILDDIR=$B/gcc/tests/$dir \
-        "$B/gcc/tests/$dir/$name" --tap >"$LOG/$name.tap" 2>&1 || rc=$?
+    local name=$1 dir=${2:-unit} flavor=${3:-gcc} line rc=0 n=0 label tap
+    label="$dir $name"
+    [ "$flavor" = gcc ] || label="$label ($flavor)"
+    tap=$LOG/$name-$flavor.tap
+    G_TEST_SRCDIR=$B/src/tests/$dir G_TEST_BUILDDIR=$B/$flavor/tests/$dir \
+        "$B/$flavor/tests/$dir/$name" --tap >"$tap" 2>&1 || rc=$?
     while IFS= read -r line; do
         case $line in
-        "ok "*"# SKIP"*) t_skip "$dir $name: ${line#ok }" ;;
-        "ok "*) t_pass "$dir $name: ${line#ok }"; n=$((n + 1)) ;;
-        "not ok "*) t_fail "$dir $name: ${line#not ok }"; n=$((n + 1)) ;;
+        "ok "*"# SKIP"*) t_skip "$label: ${line#ok }" ;;
+        "ok "*) t_pass "$label: ${line#ok }"; n=$((n + 1)) ;;
+        "not ok "*) t_fail "$label: ${line#not ok }"; n=$((n + 1)) ;;
         esac
-    done <"$LOG/$name.tap"
+    done <"$tap"
     if [ $rc -ne 0 ] || [ $n -eq 0 ]; then
-        tail -n 20 "$LOG/$name.tap"
-        t_fail "$dir $name: exit status $rc after $n test cases"
+        tail -n 20 "$tap"
+        t_fail "$label: exit status $rc after $n test cases"
     fi
 }
 
@@ -135,16 +139,19 @@ for front in tis crb; do
     fi
 done
 
-step "fuzz smoke run of the directory decoder"
-if "$top/project/fuzz.sh" 20000 >"$LOG/fuzz.log" 2>&1; then
-    t_pass "fuzz: nvstore-dir-fuzz, 20000 runs, ASan+UBSan, no finding"
-else
-    tail -n 40 "$LOG/fuzz.log"
-    t_fail "fuzz: nvstore-dir-fuzz (see $LOG/fuzz.log)"
-fi
+step "fuzz smoke runs: the directory decoder and the driver"
+for t in nvstore-dir-fuzz nvstore-fuzz; do
+    if "$top/project/fuzz.sh" 20000 $t >"$LOG/fuzz-$t.log" 2>&1; then
+        t_pass "fuzz: $t, 20000 runs, ASan+UBSan, no finding"
+    else
+        tail -n 40 "$LOG/fuzz-$t.log"
+        t_fail "fuzz: $t (see $LOG/fuzz-$t.log)"
+    fi
+done
 
 # --- iotests ------------------------------------------------------------------
-# run_iotests LABEL CHECK-ARGS...: runs ./check with TAP output; tests
+# run_iotests LABEL CHECK-ARGS...: runs ./check with TAP output, in
+# build/$IOTESTS_FLAVOR (default gcc); tests
 # listed in project/iotests-known-failures for LABEL are reported, not
 # counted as failures, when they fail.
 known_reason() {
@@ -169,7 +176,7 @@ run_iotests() {
     local label=$1 line name reason
     shift
     rm -f "$LOG/iotests-$label-retry.log"
-    (cd "$B/gcc/tests/qemu-iotests" &&
+    (cd "$B/${IOTESTS_FLAVOR:-gcc}/tests/qemu-iotests" &&
      /usr/bin/python3 ./check -tap -j "$JOBS" "$@") >"$LOG/iotests-$label.tap" 2>&1
     # TAP lines: "ok raw 046 # SKIP", "not ok qcow2 240"
     while IFS= read -r line; do
@@ -185,7 +192,7 @@ run_iotests() {
             reason=$(known_reason "$label" "$name")
             if [ -n "$reason" ]; then
                 t_skip "iotests $label: $name known to fail here: $reason"
-            elif [ "$label" != nvstore ] &&
+            elif [[ $label != nvstore* ]] &&
                  retry_iotest "$label" "$name" "$@"; then
                 t_pass "iotests $label: $name (failed with -j $JOBS, passed alone on retry: timing-sensitive upstream test, see $LOG/iotests-$label.tap)"
             else
@@ -202,6 +209,46 @@ run_iotests() {
 step "nvstore iotests"
 # Format nvstore: only the tests of group nvstore support it
 run_iotests nvstore -nvstore -g nvstore
+
+step "ASan+UBSan: the driver's unit tests and iotests, sanitizer build"
+# The clang build is the sanitizer build (project/build.sh): every fault,
+# power cut and crash of the unit tests, and every hostile image,
+# injected fault and read-only mode of the iotests, again, with
+# AddressSanitizer, LeakSanitizer and UBSan aborting on the first
+# finding, in qemu-img, qemu-io and the unit tests.  (The VMs some of
+# those iotests start are the gcc build's: the migration, savevm and TPM
+# iotests are not repeated.)  Sanitizer messages go to files (log_path),
+# not into the iotests' output; any error among them is a failure.
+SAN=$LOG/sanitizers
+rm -rf "$SAN"
+mkdir -p "$SAN"
+if "$top/project/build.sh" clang qemu-img qemu-io tests/unit/test-nvstore \
+       tests/unit/test-nvstore-dir tests/unit/test-crc32c \
+       >"$LOG/build-sanitizers.log" 2>&1; then
+    t_pass "build: clang ASan+UBSan qemu-img, qemu-io, unit tests"
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$SAN/asan
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SAN/ubsan
+    for t in test-crc32c test-nvstore-dir test-nvstore; do
+        NVSTORE_CRASH_ITERATIONS=200 run_gtest "$t" unit clang
+    done
+    QEMU_PROG=$B/gcc/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
+    QSD_PROG=$B/gcc/storage-daemon/qemu-storage-daemon IOTESTS_FLAVOR=clang \
+        run_iotests nvstore-asan -nvstore nvstore-basic nvstore-children \
+            nvstore-snapshot nvstore-faults nvstore-corrupt nvstore-hostile \
+            nvstore-modes
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+    reports=$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+              "$SAN"/asan.* "$SAN"/ubsan.* 2>/dev/null || true)
+    if [ -z "$reports" ]; then
+        t_pass "sanitizers: no error in $(ls "$SAN" | wc -l) sanitizer logs"
+    else
+        head -n 40 $reports
+        t_fail "sanitizers: reports in $(echo $reports)"
+    fi
+else
+    tail -n 40 "$LOG/build-sanitizers.log"
+    t_fail "build: clang ASan+UBSan (see $LOG/build-sanitizers.log)"
+fi
 
 if [ "${NVSTORE_TEST_SKIP_UPSTREAM:-0}" != 1 ]; then
     step "upstream iotests, quick group, raw"

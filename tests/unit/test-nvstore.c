@@ -8,11 +8,13 @@
 #include "qemu/osdep.h"
 #include "block/block.h"
 #include "block/nvstore.h"
+#include "block/nvstore-format.h"
 #include "system/block-backend.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
 #include "qemu/crc32c.h"
 #include "qemu/main-loop.h"
+#include "nvstore-ramdisk.h"
 
 static char *create_image(void)
 {
@@ -713,6 +715,547 @@ static void crash_verify(const char *path, uint64_t *gen)
     *gen = found;
 }
 
+/*
+ * Power cuts.  A writer runs a random sequence of commits (creating,
+ * replacing, growing and deleting small, empty and large blobs, one to
+ * three at a time, and creating empty blobs with nvstore_blob_open()) on
+ * a disk in memory whose power fails at a random write, truncate or
+ * flush request.  What survives is the disk as of its last flush plus
+ * any subset of the requests since, in any order, some torn (see
+ * nvstore-ramdisk.h).  The image must then open, check clean (or with
+ * leaks only, which check -r repairs), and hold exactly the state before
+ * the interrupted commit or the state after it, every blob included; the
+ * next commit must work.  Each crash point continues from the image the
+ * previous one left.  The seed is printed: NVSTORE_POWERCUT_SEED replays.
+ */
+#define PC_BLOBS 6
+#define PC_DISK_MAX (64 * 1024 * 1024)
+
+typedef struct PcState {
+    GByteArray *blob[PC_BLOBS];     /* NULL: absent */
+} PcState;
+
+typedef struct PcStats {
+    int points, newer, older, leaks;
+} PcStats;
+
+static const char *pc_name(int i)
+{
+    static const char *const names[PC_BLOBS] = {
+        "tpm2-00.permall", "tpm2-00.savestate", "VarStore", "eeprom",
+        "a", "a-long-name-of-a-blob-that-is-not-inline",
+    };
+    return names[i];
+}
+
+static const char *pc_type(int i)
+{
+    return i & 1 ? NVSTORE_BLOB_TYPE_RAW : NVSTORE_BLOB_TYPE_TPM;
+}
+
+static void pc_state_copy(PcState *dst, const PcState *src)
+{
+    int i;
+
+    for (i = 0; i < PC_BLOBS; i++) {
+        dst->blob[i] = src->blob[i] ? g_byte_array_ref(src->blob[i]) : NULL;
+    }
+}
+
+static void pc_state_clear(PcState *st)
+{
+    int i;
+
+    for (i = 0; i < PC_BLOBS; i++) {
+        g_clear_pointer(&st->blob[i], g_byte_array_unref);
+    }
+}
+
+static GByteArray *pc_contents(GRand *rand)
+{
+    static const int max[] = { 0, 100, 8192, 150000 };
+    int cls = g_rand_int_range(rand, 0, ARRAY_SIZE(max));
+    size_t len = cls ? g_rand_int_range(rand, max[cls - 1] + 1,
+                                        max[cls] + 1) : 0;
+    GByteArray *b = g_byte_array_sized_new(len);
+    size_t i;
+
+    g_byte_array_set_size(b, len);
+    for (i = 0; i < len; i++) {
+        b->data[i] = g_rand_int(rand);
+    }
+    return b;
+}
+
+/* Open an nvstore node over @disk */
+static BlockBackend *pc_open(NvstoreRamdisk *disk, int flags, Error **errp)
+{
+    static unsigned nb_disks;
+    g_autofree char *node = g_strdup_printf("pc-disk%u", nb_disks++);
+    QDict *options = qdict_new();
+    BlockDriverState *bs;
+    BlockBackend *blk;
+
+    bs = nvstore_ramdisk_open(disk, node, flags, &error_abort);
+    qdict_put_str(options, "driver", "nvstore");
+    qdict_put_str(options, "file", node);
+    blk = blk_new_open(NULL, NULL, options, flags, errp);
+    bdrv_unref(bs);
+    return blk;
+}
+
+/*
+ * Run the writer of @seq_seed on @image from state @st.  Returns the
+ * number of write, truncate and flush requests.  If the power fails, at
+ * request @cut, fills @old and @new with the states before and after the
+ * interrupted commit, and returns the disk in @crash.
+ */
+static uint64_t pc_writer(GByteArray *image, const PcState *st,
+                          guint32 seq_seed, uint64_t cut, GRand *crash_rand,
+                          GByteArray **crash, PcState *old, PcState *new)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(seq_seed);
+    NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    BlockBackend *blk;
+    PcState cur = { 0 };
+    uint64_t requests;
+    int op, nb_ops = g_rand_int_range(rand, 1, 6);
+
+    nvstore_ramdisk_cut_power(disk, cut, crash_rand);
+    blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+    pc_state_copy(&cur, st);
+    for (op = 0; op < nb_ops; op++) {
+        NvstoreBlobUpdate u[3];
+        PcState next = { 0 };
+        bool done[PC_BLOBS] = { false };
+        int n = g_rand_int_range(rand, 1, 4), k, ret;
+        Error *err = NULL;
+
+        pc_state_copy(&next, &cur);
+        if (g_rand_int_range(rand, 0, 6) == 0) {
+            /* Create an empty blob with its type, or look it up */
+            NvstoreBlobInfo info;
+
+            k = g_rand_int_range(rand, 0, PC_BLOBS);
+            if (!next.blob[k]) {
+                next.blob[k] = g_byte_array_new();
+            }
+            ret = nvstore_blob_open(blk, pc_name(k), pc_type(k), NULL, 0,
+                                    &info, &err);
+            if (ret >= 0) {
+                g_assert_cmpint(ret, ==, !cur.blob[k]);
+                nvstore_blob_info_clear(&info);
+            }
+        } else {
+            for (k = 0; k < n; k++) {
+                int i;
+
+                do {
+                    i = g_rand_int_range(rand, 0, PC_BLOBS);
+                } while (done[i]);
+                done[i] = true;
+                u[k] = (NvstoreBlobUpdate) {
+                    .name = pc_name(i), .type = pc_type(i),
+                };
+                g_clear_pointer(&next.blob[i], g_byte_array_unref);
+                if (cur.blob[i] && g_rand_int_range(rand, 0, 4) == 0) {
+                    u[k].remove = true;
+                } else {
+                    next.blob[i] = pc_contents(rand);
+                    u[k].data = next.blob[i]->data;
+                    u[k].len = next.blob[i]->len;
+                }
+            }
+            ret = nvstore_blob_commit(blk, u, n, &err);
+        }
+        if (ret < 0) {
+            /* Only the power cut makes a commit fail */
+            g_assert_nonnull(nvstore_ramdisk_crash_image(disk));
+            g_assert_nonnull(err);
+            error_free(err);
+            pc_state_copy(old, &cur);
+            pc_state_copy(new, &next);
+            *crash = g_byte_array_ref(nvstore_ramdisk_crash_image(disk));
+            pc_state_clear(&next);
+            break;
+        }
+        pc_state_clear(&cur);
+        cur = next;
+    }
+    pc_state_clear(&cur);
+    blk_unref(blk);
+    requests = nvstore_ramdisk_requests(disk);
+    nvstore_ramdisk_free(disk);
+    return requests;
+}
+
+static bool pc_state_matches(BlockBackend *blk, const PcState *st)
+{
+    g_auto(GStrv) names = nvstore_blob_list(blk, &error_abort);
+    int i, n = 0;
+
+    for (i = 0; i < PC_BLOBS; i++) {
+        g_autofree uint8_t *data = NULL;
+        size_t len;
+        int ret = nvstore_blob_read(blk, pc_name(i), &data, &len, NULL);
+
+        if (!st->blob[i]) {
+            if (ret != -ENOENT) {
+                return false;
+            }
+            continue;
+        }
+        n++;
+        if (ret < 0 || len != st->blob[i]->len ||
+            (len && memcmp(data, st->blob[i]->data, len))) {
+            return false;
+        }
+    }
+    return g_strv_length(names) == n;
+}
+
+static void pc_check(BlockBackend *blk, BdrvCheckResult *res, int fix)
+{
+    memset(res, 0, sizeof(*res));
+    bdrv_graph_rdlock_main_loop();
+    g_assert_cmpint(bdrv_check(blk_bs(blk), res, fix), ==, 0);
+    bdrv_graph_rdunlock_main_loop();
+    g_assert_cmpint(res->corruptions, ==, 0);
+    g_assert_cmpint(res->check_errors, ==, 0);
+}
+
+/*
+ * After the crash: the image holds @old or @new; check and repair it.
+ * Returns the image after the repair and a commit, in @image, and its
+ * state in @st.
+ */
+static void pc_verify(GByteArray **image, PcState *st, const PcState *old,
+                      const PcState *new, PcStats *stats)
+{
+    NvstoreRamdisk *disk = nvstore_ramdisk_new((*image)->data, (*image)->len,
+                                               PC_DISK_MAX);
+    BlockBackend *blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+    g_autoptr(GByteArray) probe = g_byte_array_new();
+    NvstoreBlobUpdate u = {
+        .name = "probe", .type = NVSTORE_BLOB_TYPE_RAW,
+    };
+    BdrvCheckResult res;
+
+    pc_state_clear(st);
+    if (pc_state_matches(blk, new)) {
+        pc_state_copy(st, new);
+        stats->newer++;
+    } else {
+        g_assert_true(pc_state_matches(blk, old));
+        pc_state_copy(st, old);
+        stats->older++;
+    }
+    pc_check(blk, &res, 0);
+    if (res.leaks) {
+        stats->leaks++;
+        pc_check(blk, &res, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
+        pc_check(blk, &res, 0);
+        g_assert_cmpint(res.leaks, ==, 0);
+    }
+    /* The next commit works, and the state is intact after it */
+    g_byte_array_append(probe, (const uint8_t *)"probe", 5);
+    u.data = probe->data;
+    u.len = probe->len;
+    g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &error_abort), ==, 0);
+    u.remove = true;
+    g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &error_abort), ==, 0);
+    g_assert_true(pc_state_matches(blk, st));
+    blk_unref(blk);
+    g_byte_array_unref(*image);
+    *image = g_byte_array_ref(nvstore_ramdisk_contents(disk));
+    nvstore_ramdisk_free(disk);
+}
+
+static void test_power_cut(void)
+{
+    const char *env_points = g_getenv("NVSTORE_POWERCUT_POINTS");
+    const char *env_seed = g_getenv("NVSTORE_POWERCUT_SEED");
+    int points = env_points ? atoi(env_points) : 1000;
+    guint32 seed = env_seed ? g_ascii_strtoull(env_seed, NULL, 0) :
+                   g_test_rand_int();
+    g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
+    g_autofree char *path = create_image();
+    g_autofree char *buf = NULL;
+    GByteArray *image;
+    PcState st = { 0 };
+    PcStats stats = { 0 };
+    gsize len;
+
+    g_test_message("power cuts: NVSTORE_POWERCUT_SEED=%" PRIu32
+                   " NVSTORE_POWERCUT_POINTS=%d", seed, points);
+    g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+    unlink(path);
+    image = g_byte_array_new();
+    g_byte_array_append(image, (const uint8_t *)buf, len);
+
+    while (stats.points < points) {
+        guint32 seq_seed = g_rand_int(rand);
+        GByteArray *crash = NULL;
+        PcState old = { 0 }, new = { 0 };
+        uint64_t n, cut;
+
+        /* Count the requests of this sequence, then cut at one of them */
+        n = pc_writer(image, &st, seq_seed, 0, NULL, NULL, NULL, NULL);
+        if (!n) {
+            /* Only look-ups: nothing to cut */
+            continue;
+        }
+        cut = g_rand_int_range(rand, 1, n + 1);
+        g_test_message("point %d: cut at request %" PRIu64 " of %" PRIu64,
+                       stats.points, cut, n);
+        n = pc_writer(image, &st, seq_seed, cut, rand, &crash, &old, &new);
+        g_assert_cmpuint(n, >=, cut);
+        g_assert_nonnull(crash);
+        g_byte_array_unref(image);
+        image = crash;
+        pc_verify(&image, &st, &old, &new, &stats);
+        pc_state_clear(&old);
+        pc_state_clear(&new);
+        stats.points++;
+    }
+    g_test_message("%d power cuts: %d at the state after the interrupted "
+                   "commit, %d before it; %d left leaks that check -r "
+                   "repaired", stats.points, stats.newer, stats.older,
+                   stats.leaks);
+    /* Both outcomes happen: the cuts fall inside commits */
+    if (points >= 100) {
+        g_assert_cmpint(stats.newer, >, 0);
+        g_assert_cmpint(stats.older, >, 0);
+    }
+    pc_state_clear(&st);
+    g_byte_array_unref(image);
+}
+
+/*
+ * A fault at each request of each update path.  For every write,
+ * truncate and flush request that creating, replacing, deleting or
+ * growing blobs (alone or together in one commit), creating an empty blob
+ * with nvstore_blob_open(), or repairing a torn slot sends to the child,
+ * in turn: that request fails with EIO, then with ENOSPC.  The caller
+ * gets the error; the node still reads the old state; the disk holds the
+ * old state (or, when only the flush failed, the new one, whole); the
+ * next update in the same process works and is what a reopen finds.
+ */
+typedef struct FaultPath {
+    const char *what;
+    int n;
+    int blob[3];
+    int size[3];        /* -1: delete */
+    bool open;          /* nvstore_blob_open() of an absent blob */
+} FaultPath;
+
+static const FaultPath fault_paths[] = {
+    { "create", 1, { 3 }, { 3000 } },
+    { "replace", 1, { 0 }, { 6000 } },
+    { "delete", 1, { 1 }, { -1 } },
+    { "grow", 1, { 2 }, { 300000 } },
+    { "create, replace and delete", 3, { 5, 0, 2 }, { 20000, 10, -1 } },
+    { "create empty", 1, { 4 }, { 0 }, true },
+};
+
+/* Run @path on @blob (contents of round @round); fill @next */
+static int fault_update(BlockBackend *blk, const FaultPath *path, int round,
+                        const PcState *cur, PcState *next, Error **errp)
+{
+    NvstoreBlobUpdate u[3];
+    int i, ret;
+
+    pc_state_clear(next);
+    pc_state_copy(next, cur);
+    for (i = 0; i < path->n; i++) {
+        int b = path->blob[i];
+
+        g_clear_pointer(&next->blob[b], g_byte_array_unref);
+        u[i] = (NvstoreBlobUpdate) { .name = pc_name(b), .type = pc_type(b) };
+        if (path->size[i] < 0) {
+            u[i].remove = true;
+        } else if (path->open) {
+            next->blob[b] = g_byte_array_new();
+        } else {
+            next->blob[b] = pattern(path->size[i] + round, b * 16 + round);
+            u[i].data = next->blob[b]->data;
+            u[i].len = next->blob[b]->len;
+        }
+    }
+    if (path->open) {
+        NvstoreBlobInfo info;
+
+        ret = nvstore_blob_open(blk, u[0].name, u[0].type, NULL, 0, &info,
+                                errp);
+        if (ret >= 0) {
+            g_assert_cmpint(ret, ==, 1);
+            nvstore_blob_info_clear(&info);
+            return 0;
+        }
+        return ret;
+    }
+    return nvstore_blob_commit(blk, u, path->n, errp);
+}
+
+/* The state of the image in @disk's contents */
+static void assert_disk_state(NvstoreRamdisk *disk, const PcState *st)
+{
+    GByteArray *c = nvstore_ramdisk_contents(disk);
+    NvstoreRamdisk *copy = nvstore_ramdisk_new(c->data, c->len, PC_DISK_MAX);
+    BlockBackend *blk = pc_open(copy, 0, &error_abort);
+
+    g_assert_true(pc_state_matches(blk, st));
+    blk_unref(blk);
+    nvstore_ramdisk_free(copy);
+}
+
+/* An image holding @st: blobs 0, 1 and 2 */
+static GByteArray *fault_base_image(PcState *st)
+{
+    static const int sizes[] = { 5000, 70, 9000 };
+    g_autofree char *path = create_image();
+    g_autofree char *buf = NULL;
+    NvstoreRamdisk *disk;
+    BlockBackend *blk;
+    GByteArray *image;
+    gsize len;
+    int i;
+
+    g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+    unlink(path);
+    disk = nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
+    blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+    for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+        st->blob[i] = pattern(sizes[i], i);
+        put(blk, pc_name(i), pc_type(i), st->blob[i]);
+    }
+    blk_unref(blk);
+    image = g_byte_array_new();
+    g_byte_array_append(image, nvstore_ramdisk_contents(disk)->data,
+                        nvstore_ramdisk_contents(disk)->len);
+    nvstore_ramdisk_free(disk);
+    return image;
+}
+
+static void test_fault_each_path(void)
+{
+    static const int errnos[] = { EIO, ENOSPC };
+    PcState base = { 0 }, next = { 0 }, next2 = { 0 };
+    g_autoptr(GByteArray) image = fault_base_image(&base);
+    int p, e, faults = 0;
+    uint64_t k, n;
+
+    for (p = 0; p < ARRAY_SIZE(fault_paths); p++) {
+        const FaultPath *path = &fault_paths[p];
+        NvstoreRamdisk *disk;
+        BlockBackend *blk;
+
+        /* Count its requests */
+        disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
+        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+        g_assert_cmpint(fault_update(blk, path, 0, &base, &next,
+                                     &error_abort), ==, 0);
+        blk_unref(blk);
+        n = nvstore_ramdisk_requests(disk);
+        nvstore_ramdisk_free(disk);
+        g_test_message("%s: %" PRIu64 " requests", path->what, n);
+        g_assert_cmpuint(n, >=, 2);
+
+        for (k = 1; k <= n; k++) {
+            for (e = 0; e < ARRAY_SIZE(errnos); e++) {
+                Error *err = NULL;
+
+                disk = nvstore_ramdisk_new(image->data, image->len,
+                                           PC_DISK_MAX);
+                nvstore_ramdisk_fail_request(disk, k, errnos[e]);
+                blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+                g_assert_cmpint(fault_update(blk, path, 0, &base, &next,
+                                             &err), ==, -errnos[e]);
+                g_assert_nonnull(strstr(error_get_pretty(err),
+                                        strerror(errnos[e])));
+                error_free(err);
+                faults++;
+
+                /* The node has the old state; the disk too, or the new */
+                g_assert_true(pc_state_matches(blk, &base));
+                assert_disk_state(disk, k == n ? &next : &base);
+
+                /* The fault is gone: the next update works */
+                g_assert_cmpint(fault_update(blk, path, 1, &base, &next2,
+                                             &error_abort), ==, 0);
+                g_assert_true(pc_state_matches(blk, &next2));
+                blk_unref(blk);
+                assert_disk_state(disk, &next2);
+                nvstore_ramdisk_free(disk);
+            }
+        }
+    }
+    g_test_message("%d faults injected", faults);
+    pc_state_clear(&base);
+    pc_state_clear(&next);
+    pc_state_clear(&next2);
+}
+
+/*
+ * check -r zeroes a torn slot (a write and a flush): a fault at either is
+ * reported as a check error and leaves every blob as it was; once the
+ * fault is gone, the repair works.
+ */
+static void test_fault_repair(void)
+{
+    static const int errnos[] = { EIO, ENOSPC };
+    PcState base = { 0 };
+    g_autoptr(GByteArray) image = fault_base_image(&base);
+    uint64_t gen[NVSTORE_NB_SLOTS];
+    int i, k, e, older;
+
+    /* Damage the slot of the older commit */
+    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
+        gen[i] = ldq_be_p(image->data + NVSTORE_SLOT_OFFSET(i) +
+                          offsetof(NvstoreSlot, generation));
+    }
+    older = gen[0] < gen[1] ? 0 : 1;
+    image->data[NVSTORE_SLOT_OFFSET(older) +
+                offsetof(NvstoreSlot, generation) + 7] ^= 0x80;
+
+    for (k = 1; k <= 2; k++) {
+        for (e = 0; e < ARRAY_SIZE(errnos); e++) {
+            NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data,
+                                                       image->len,
+                                                       PC_DISK_MAX);
+            BlockBackend *blk;
+            BdrvCheckResult res = { 0 };
+
+            nvstore_ramdisk_fail_request(disk, k, errnos[e]);
+            blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+            bdrv_graph_rdlock_main_loop();
+            bdrv_check(blk_bs(blk), &res, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
+            bdrv_graph_rdunlock_main_loop();
+            g_assert_cmpint(res.check_errors, ==, 1);
+            g_assert_cmpint(res.leaks, ==, 1);
+            g_assert_cmpint(res.leaks_fixed, ==, 0);
+            g_assert_cmpint(res.corruptions, ==, 0);
+            g_assert_true(pc_state_matches(blk, &base));
+            assert_disk_state(disk, &base);
+
+            /*
+             * Without the fault, the repair works (after a failed flush,
+             * the zeroes were written: nothing is left to repair)
+             */
+            pc_check(blk, &res, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
+            g_assert_cmpint(res.leaks_fixed, ==, k == 1);
+            pc_check(blk, &res, 0);
+            g_assert_cmpint(res.leaks, ==, 0);
+            g_assert_true(pc_state_matches(blk, &base));
+            blk_unref(blk);
+            assert_disk_state(disk, &base);
+            nvstore_ramdisk_free(disk);
+        }
+    }
+    pc_state_clear(&base);
+}
+
 static const char *test_argv0;
 
 static void test_crash_loop(void)
@@ -803,5 +1346,8 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/attributes", test_attributes);
     g_test_add_func("/nvstore/fault-each-write", test_fault_each_write);
     g_test_add_func("/nvstore/crash-loop", test_crash_loop);
+    g_test_add_func("/nvstore/power-cut", test_power_cut);
+    g_test_add_func("/nvstore/fault-each-path", test_fault_each_path);
+    g_test_add_func("/nvstore/fault-repair", test_fault_repair);
     return g_test_run();
 }

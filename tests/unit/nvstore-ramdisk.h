@@ -1,0 +1,76 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A block node in memory that can lose power: the child under the nvstore
+ * node of the power-cut test (test-nvstore) and of the fuzz target of the
+ * driver (nvstore-fuzz).
+ */
+
+#ifndef TESTS_UNIT_NVSTORE_RAMDISK_H
+#define TESTS_UNIT_NVSTORE_RAMDISK_H
+
+#include "block/block.h"
+
+typedef struct NvstoreRamdisk NvstoreRamdisk;
+
+/**
+ * nvstore_ramdisk_new:
+ * @data: the initial contents, durable
+ * @len: their length
+ * @max_len: the size beyond which writes and truncates fail with ENOSPC
+ */
+NvstoreRamdisk *nvstore_ramdisk_new(const void *data, size_t len,
+                                    size_t max_len);
+void nvstore_ramdisk_free(NvstoreRamdisk *d);
+
+/**
+ * nvstore_ramdisk_open:
+ * @d: the disk; it must outlive the node
+ * @node_name: the node's name, to refer to it as a child
+ * @flags: BDRV_O_* flags
+ *
+ * Returns: a new reference to a node whose contents are @d's.
+ */
+BlockDriverState *nvstore_ramdisk_open(NvstoreRamdisk *d,
+                                       const char *node_name, int flags,
+                                       Error **errp);
+
+/**
+ * nvstore_ramdisk_cut_power:
+ * @d: the disk
+ * @at: 1-based number of the write, truncate or flush request at which
+ *      the power fails (counting from the disk's creation); 0: never
+ * @rand: the choice of what survives
+ *
+ * From request @at on, every request fails with EIO, and
+ * nvstore_ramdisk_crash_image() is the disk as a power cut before request
+ * @at completed leaves it: the contents at the last completed flush, plus
+ * an arbitrary subset, in an arbitrary order, of the writes and truncates
+ * issued since (request @at included), each dropped, done, or torn: only
+ * some of its 512-byte sectors written, and possibly one of them only in
+ * part.
+ */
+void nvstore_ramdisk_cut_power(NvstoreRamdisk *d, uint64_t at, GRand *rand);
+
+/**
+ * nvstore_ramdisk_fail_request:
+ * @d: the disk
+ * @at: 1-based number of the write, truncate or flush request that fails
+ *      (counting from the disk's creation); 0: none
+ * @errno_value: the positive errno value it fails with
+ *
+ * That one request fails, changing nothing; the others work.
+ */
+void nvstore_ramdisk_fail_request(NvstoreRamdisk *d, uint64_t at,
+                                  int errno_value);
+
+/* Write, truncate and flush requests so far */
+uint64_t nvstore_ramdisk_requests(NvstoreRamdisk *d);
+
+/* The contents after the power cut, or NULL if it did not happen yet */
+GByteArray *nvstore_ramdisk_crash_image(NvstoreRamdisk *d);
+
+/* The current contents (what reads return) */
+GByteArray *nvstore_ramdisk_contents(NvstoreRamdisk *d);
+
+#endif /* TESTS_UNIT_NVSTORE_RAMDISK_H */
