@@ -8,7 +8,8 @@
  * every blob is listed, looked up, its attributes read and its contents
  * read, and the image is checked.  Then it is opened read-write: one
  * blob is replaced and one created in one commit, everything is read
- * again, and the image is checked and repaired.  Nothing may crash, leak,
+ * again, and the image is checked and repaired, then opened again: what
+ * was committed must read back, both times.  Nothing may crash, leak,
  * hang or run into undefined behaviour, whatever the image.
  *
  * Random bytes rarely get past the checksums, so when bit 0 of the
@@ -103,13 +104,24 @@ static char *read_all(BlockBackend *blk, char **type)
         }
         if (nvstore_blob_read(blk, names[i], &data, &len, NULL) == 0 &&
             !usable) {
-            assert(len == info.size);
+            g_assert_cmpuint(len, ==, info.size);
             usable = g_strdup(names[i]);
             *type = g_strdup(info.type);
         }
         nvstore_blob_info_clear(&info);
     }
     return usable;
+}
+
+/* Blob @u->name holds what @u committed */
+static void assert_reads_back(BlockBackend *blk, const NvstoreBlobUpdate *u)
+{
+    g_autofree uint8_t *back = NULL;
+    size_t len;
+
+    g_assert_cmpint(nvstore_blob_read(blk, u->name, &back, &len, NULL), ==,
+                    0);
+    g_assert_cmpmem(back, len, u->data, u->len);
 }
 
 static void check(BlockBackend *blk, BdrvCheckMode fix)
@@ -161,6 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               .data = new_data, .len = sizeof(new_data) },
         };
         size_t n = 1;
+        bool committed = false;
 
         name = read_all(blk, &type);
         if (name && strcmp(name, u[0].name)) {
@@ -171,18 +184,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             n++;
         }
         if (nvstore_blob_commit(blk, u, n, NULL) == 0) {
-            g_autofree uint8_t *back = NULL;
             g_autofree char *type2 = NULL;
-            size_t len;
 
-            /* What was committed reads back */
-            assert(nvstore_blob_read(blk, u[0].name, &back, &len,
-                                     NULL) == 0);
-            assert(len == u[0].len && !memcmp(back, u[0].data, len));
+            committed = true;
+            assert_reads_back(blk, &u[0]);
             g_free(read_all(blk, &type2));
         }
         check(blk, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
         blk_unref(blk);
+
+        if (committed) {
+            /* The commit is on disk: the image opens and holds it */
+            blk = fuzz_open(disk, 0);
+            g_assert_nonnull(blk);
+            assert_reads_back(blk, &u[0]);
+            blk_unref(blk);
+        }
     }
     nvstore_ramdisk_free(disk);
     return 0;

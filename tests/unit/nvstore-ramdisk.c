@@ -30,6 +30,7 @@ struct NvstoreRamdisk {
     GRand *rand;
     uint64_t fail_at;
     int fail_errno;
+    GRand *fail_rand;
     GByteArray *crash;
 };
 
@@ -61,6 +62,9 @@ static GByteArray *byte_array_dup(GByteArray *b)
 static void put_bytes(GByteArray *b, uint64_t offset, const uint8_t *buf,
                       uint64_t len)
 {
+    if (!len) {
+        return;
+    }
     if (offset + len > b->len) {
         size_t old = b->len;
 
@@ -80,19 +84,37 @@ static void set_size(GByteArray *b, uint64_t size)
     }
 }
 
-/* Apply @op to @b as far as the power cut lets it */
-static void crash_apply(NvstoreRamdisk *d, GByteArray *b, RamdiskOp *op,
-                        bool all)
+/* Write @len bytes of @buf at @offset into @b, and log it in @log */
+static void land(GByteArray *b, GPtrArray *log, uint64_t offset,
+                 const uint8_t *buf, uint64_t len)
 {
-    uint64_t pos, end, next;
-    int64_t torn_byte_sector = -1;
+    put_bytes(b, offset, buf, len);
+    if (log && len) {
+        RamdiskOp *op = g_new0(RamdiskOp, 1);
 
-    switch (all ? 1 : g_rand_int_range(d->rand, 0, 3)) {
+        op->offset = offset;
+        op->data = g_byte_array_sized_new(len);
+        g_byte_array_append(op->data, buf, len);
+        g_ptr_array_add(log, op);
+    }
+}
+
+/*
+ * Apply @op to @b as far as a power cut or an error lets it: dropped,
+ * done, or (a write) torn, with @rand choosing; everything it wrote is
+ * also logged in @log if not NULL.  @all: done.
+ */
+static void crash_apply(GRand *rand, GByteArray *b, RamdiskOp *op,
+                        bool all, GPtrArray *log)
+{
+    uint64_t pos, end, next, torn_sector = UINT64_MAX;
+
+    switch (all ? 1 : g_rand_int_range(rand, 0, 3)) {
     case 0:                                 /* lost */
         return;
     case 1:                                 /* done */
         if (op->data) {
-            put_bytes(b, op->offset, op->data->data, op->data->len);
+            land(b, log, op->offset, op->data->data, op->data->len);
         } else {
             set_size(b, op->offset);
         }
@@ -102,48 +124,69 @@ static void crash_apply(NvstoreRamdisk *d, GByteArray *b, RamdiskOp *op,
         /* A truncate is done or not */
         return;
     }
-    /* Torn: each sector is written or not; one may be torn within */
+    /*
+     * Torn: each sector is written or not; one may be torn within: some
+     * of its new bytes written, and the rest of it sometimes garbage
+     */
     end = op->offset + op->data->len;
-    if (g_rand_boolean(d->rand)) {
-        torn_byte_sector = op->offset / RAMDISK_SECTOR +
-            g_rand_int_range(d->rand, 0,
+    if (g_rand_boolean(rand)) {
+        torn_sector = op->offset / RAMDISK_SECTOR +
+            g_rand_int_range(rand, 0,
                              (end - 1) / RAMDISK_SECTOR -
                              op->offset / RAMDISK_SECTOR + 1);
     }
     for (pos = op->offset; pos < end; pos = next) {
+        const uint8_t *buf = op->data->data + (pos - op->offset);
         uint64_t n;
 
         next = MIN(end, ROUND_DOWN(pos, RAMDISK_SECTOR) + RAMDISK_SECTOR);
         n = next - pos;
-        if (pos / RAMDISK_SECTOR == torn_byte_sector) {
-            n = g_rand_int_range(d->rand, 0, n + 1);
-        } else if (!g_rand_boolean(d->rand)) {
-            continue;
-        }
-        if (n) {
-            put_bytes(b, pos, op->data->data + (pos - op->offset), n);
+        if (pos / RAMDISK_SECTOR == torn_sector) {
+            uint64_t k = g_rand_int_range(rand, 0, n + 1);
+
+            land(b, log, pos, buf, k);
+            if (k < n && g_rand_int_range(rand, 0, 4) == 0) {
+                g_autofree uint8_t *garbage = g_malloc(n - k);
+                uint64_t i;
+
+                for (i = 0; i < n - k; i++) {
+                    garbage[i] = g_rand_int(rand);
+                }
+                land(b, log, pos + k, garbage, n - k);
+            }
+        } else if (g_rand_boolean(rand)) {
+            land(b, log, pos, buf, n);
         }
     }
 }
 
-static void ramdisk_crash(NvstoreRamdisk *d)
+/*
+ * The disk as a power cut now leaves it: the contents at the last
+ * completed flush, plus a subset of the writes and truncates since, in
+ * any order, some torn
+ */
+static GByteArray *power_cut_image(NvstoreRamdisk *d, GRand *rand)
 {
     guint i, n = d->log->len;
     g_autofree guint *order = g_new(guint, n);
     /* One time in four, every request got through, but not the flush */
-    bool all = g_rand_int_range(d->rand, 0, 4) == 0;
+    bool all = g_rand_int_range(rand, 0, 4) == 0;
+    GByteArray *b;
 
-    /* Any order: a random permutation of the log */
+    /* Any order: a random permutation of the log (inside-out shuffle) */
     for (i = 0; i < n; i++) {
-        guint j = g_rand_int_range(d->rand, 0, i + 1);
+        guint j = g_rand_int_range(rand, 0, i + 1);
 
-        order[i] = order[j];
+        if (j != i) {
+            order[i] = order[j];
+        }
         order[j] = i;
     }
-    d->crash = byte_array_dup(d->flushed);
+    b = byte_array_dup(d->flushed);
     for (i = 0; i < n; i++) {
-        crash_apply(d, d->crash, g_ptr_array_index(d->log, order[i]), all);
+        crash_apply(rand, b, g_ptr_array_index(d->log, order[i]), all, NULL);
     }
+    return b;
 }
 
 /*
@@ -154,17 +197,27 @@ static void ramdisk_crash(NvstoreRamdisk *d)
 static int ramdisk_request(NvstoreRamdisk *d, RamdiskOp *op)
 {
     d->requests++;
-    if (d->crash || d->requests == d->fail_at) {
+    if (d->crash) {
         if (op) {
             ramdisk_op_free(op);
         }
-        return d->crash ? -EIO : -d->fail_errno;
+        return -EIO;
+    }
+    if (d->requests == d->fail_at) {
+        if (op && op->data && d->fail_rand) {
+            /* A failed write may have been done, or in part */
+            crash_apply(d->fail_rand, d->contents, op, false, d->log);
+        }
+        if (op) {
+            ramdisk_op_free(op);
+        }
+        return -d->fail_errno;
     }
     if (op) {
         g_ptr_array_add(d->log, op);
     }
     if (d->cut_at && d->requests >= d->cut_at) {
-        ramdisk_crash(d);
+        d->crash = power_cut_image(d, d->rand);
         return -EIO;
     }
     return 0;
@@ -294,6 +347,8 @@ NvstoreRamdisk *nvstore_ramdisk_new(const void *data, size_t len,
 {
     NvstoreRamdisk *d = g_new0(NvstoreRamdisk, 1);
 
+    /* GByteArray lengths are guint */
+    assert(max_len <= G_MAXUINT);
     d->contents = g_byte_array_sized_new(len);
     g_byte_array_append(d->contents, data, len);
     d->flushed = byte_array_dup(d->contents);
@@ -335,10 +390,16 @@ void nvstore_ramdisk_cut_power(NvstoreRamdisk *d, uint64_t at, GRand *rand)
 }
 
 void nvstore_ramdisk_fail_request(NvstoreRamdisk *d, uint64_t at,
-                                  int errno_value)
+                                  int errno_value, GRand *rand)
 {
     d->fail_at = at;
     d->fail_errno = errno_value;
+    d->fail_rand = rand;
+}
+
+GByteArray *nvstore_ramdisk_power_cut_image(NvstoreRamdisk *d, GRand *rand)
+{
+    return d->crash ? g_byte_array_ref(d->crash) : power_cut_image(d, rand);
 }
 
 uint64_t nvstore_ramdisk_requests(NvstoreRamdisk *d)

@@ -48,9 +48,20 @@ BlockDriverState *nvstore_ramdisk_open(NvstoreRamdisk *d,
  * an arbitrary subset, in an arbitrary order, of the writes and truncates
  * issued since (request @at included), each dropped, done, or torn: only
  * some of its 512-byte sectors written, and possibly one of them only in
- * part.
+ * part, the rest of that sector sometimes garbage.
  */
 void nvstore_ramdisk_cut_power(NvstoreRamdisk *d, uint64_t at, GRand *rand);
+
+/**
+ * nvstore_ramdisk_power_cut_image:
+ * @d: the disk
+ * @rand: the choice of what survives
+ *
+ * Returns: the contents a power cut would leave if it happened now, as
+ * nvstore_ramdisk_cut_power() describes, without cutting the power; or
+ * a reference to nvstore_ramdisk_crash_image() if the power is cut.
+ */
+GByteArray *nvstore_ramdisk_power_cut_image(NvstoreRamdisk *d, GRand *rand);
 
 /**
  * nvstore_ramdisk_fail_request:
@@ -58,11 +69,19 @@ void nvstore_ramdisk_cut_power(NvstoreRamdisk *d, uint64_t at, GRand *rand);
  * @at: 1-based number of the write, truncate or flush request that fails
  *      (counting from the disk's creation); 0: none
  * @errno_value: the positive errno value it fails with
+ * @rand: if not NULL, a failed write may still reach the disk: dropped,
+ *        done or torn as by a power cut, @rand choosing; if NULL, it
+ *        changes nothing
  *
- * That one request fails, changing nothing; the others work.
+ * That one request fails; the others work.  A failed truncate changes
+ * nothing.  A failed flush makes nothing durable: until the next flush
+ * that works, a power cut keeps any subset of the writes since the last
+ * one that did, as always (a later flush that works makes them all
+ * durable, as a disk that retries would; on Linux, file-posix fails every
+ * flush after one failed, since the kernel may have dropped the data).
  */
 void nvstore_ramdisk_fail_request(NvstoreRamdisk *d, uint64_t at,
-                                  int errno_value);
+                                  int errno_value, GRand *rand);
 
 /* Write, truncate and flush requests so far */
 uint64_t nvstore_ramdisk_requests(NvstoreRamdisk *d);

@@ -14,6 +14,7 @@
 #include "qobject/qdict.h"
 #include "qemu/crc32c.h"
 #include "qemu/main-loop.h"
+#include "qemu/cutils.h"
 #include "nvstore-ramdisk.h"
 
 static char *create_image(void)
@@ -66,6 +67,21 @@ static void put(BlockBackend *blk, const char *name, const char *type,
     };
 
     g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &error_abort), ==, 0);
+}
+
+/* The value of environment variable @name, a number, or @dflt if unset */
+static int env_int(const char *name, int dflt)
+{
+    const char *env = g_getenv(name);
+    int value;
+
+    if (!env) {
+        return dflt;
+    }
+    if (qemu_strtoi(env, NULL, 10, &value) < 0 || value < 0) {
+        g_error("%s=%s: not a number of iterations", name, env);
+    }
+    return value;
 }
 
 static int64_t file_size(const char *path)
@@ -663,6 +679,8 @@ static int crash_writer(const char *path, uint64_t gen, int fd)
 {
     BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
 
+    /* Ready: the image is open (gen is the last acknowledged commit) */
+    g_assert_cmpint(write(fd, &gen, sizeof(gen)), ==, sizeof(gen));
     for (gen++; ; gen++) {
         g_autoptr(GByteArray) a = crash_contents(gen, 'a');
         g_autoptr(GByteArray) b = crash_contents(gen, 'b');
@@ -897,6 +915,7 @@ static bool pc_state_matches(BlockBackend *blk, const PcState *st)
 
     for (i = 0; i < PC_BLOBS; i++) {
         g_autofree uint8_t *data = NULL;
+        NvstoreBlobInfo info;
         size_t len;
         int ret = nvstore_blob_read(blk, pc_name(i), &data, &len, NULL);
 
@@ -911,11 +930,17 @@ static bool pc_state_matches(BlockBackend *blk, const PcState *st)
             (len && memcmp(data, st->blob[i]->data, len))) {
             return false;
         }
+        /* Each blob keeps the type it was created with */
+        g_assert_cmpint(nvstore_blob_get_info(blk, pc_name(i), &info,
+                                              &error_abort), ==, 0);
+        g_assert_cmpstr(info.type, ==, pc_type(i));
+        nvstore_blob_info_clear(&info);
     }
     return g_strv_length(names) == n;
 }
 
-static void pc_check(BlockBackend *blk, BdrvCheckResult *res, int fix)
+static void pc_check(BlockBackend *blk, BdrvCheckResult *res,
+                     BdrvCheckMode fix)
 {
     memset(res, 0, sizeof(*res));
     bdrv_graph_rdlock_main_loop();
@@ -974,18 +999,21 @@ static void pc_verify(GByteArray **image, PcState *st, const PcState *old,
 
 static void test_power_cut(void)
 {
-    const char *env_points = g_getenv("NVSTORE_POWERCUT_POINTS");
     const char *env_seed = g_getenv("NVSTORE_POWERCUT_SEED");
-    int points = env_points ? atoi(env_points) : 1000;
-    guint32 seed = env_seed ? g_ascii_strtoull(env_seed, NULL, 0) :
-                   g_test_rand_int();
-    g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
+    int points = env_int("NVSTORE_POWERCUT_POINTS", 1000);
+    guint32 seed = g_test_rand_int();
+    g_autoptr(GRand) rand = NULL;
     g_autofree char *path = create_image();
     g_autofree char *buf = NULL;
     GByteArray *image;
     PcState st = { 0 };
     PcStats stats = { 0 };
     gsize len;
+
+    if (env_seed && qemu_strtoui(env_seed, NULL, 0, &seed) < 0) {
+        g_error("NVSTORE_POWERCUT_SEED=%s: not a seed", env_seed);
+    }
+    rand = g_rand_new_with_seed(seed);
 
     g_test_message("power cuts: NVSTORE_POWERCUT_SEED=%" PRIu32
                    " NVSTORE_POWERCUT_POINTS=%d", seed, points);
@@ -1037,10 +1065,14 @@ static void test_power_cut(void)
  * truncate and flush request that creating, replacing, deleting or
  * growing blobs (alone or together in one commit), creating an empty blob
  * with nvstore_blob_open(), or repairing a torn slot sends to the child,
- * in turn: that request fails with EIO, then with ENOSPC.  The caller
- * gets the error; the node still reads the old state; the disk holds the
- * old state (or, when only the flush failed, the new one, whole); the
- * next update in the same process works and is what a reopen finds.
+ * in turn: that request fails with EIO, then with ENOSPC; a failed write
+ * may still have reached the disk, all of it, some of it or nothing (see
+ * nvstore_ramdisk_fail_request()).  The caller gets the error; the node
+ * still reads the old state; the disk holds the old state or the new one,
+ * whole, and so does every image a power cut would now leave; the next
+ * update in the same process works, is durable, and is what a reopen
+ * finds; and a power cut at any request of that next update leaves the
+ * old, the failed or the next state, never a mix.
  */
 typedef struct FaultPath {
     const char *what;
@@ -1059,7 +1091,7 @@ static const FaultPath fault_paths[] = {
     { "create empty", 1, { 4 }, { 0 }, true },
 };
 
-/* Run @path on @blob (contents of round @round); fill @next */
+/* Run @path from state @cur with the data of round @round; fill @next */
 static int fault_update(BlockBackend *blk, const FaultPath *path, int round,
                         const PcState *cur, PcState *next, Error **errp)
 {
@@ -1078,7 +1110,11 @@ static int fault_update(BlockBackend *blk, const FaultPath *path, int round,
         } else if (path->open) {
             next->blob[b] = g_byte_array_new();
         } else {
-            next->blob[b] = pattern(path->size[i] + round, b * 16 + round);
+            /*
+             * The same size each round: the next update's data and
+             * directory land where the failed one's did
+             */
+            next->blob[b] = pattern(path->size[i], b * 16 + round);
             u[i].data = next->blob[b]->data;
             u[i].len = next->blob[b]->len;
         }
@@ -1098,16 +1134,56 @@ static int fault_update(BlockBackend *blk, const FaultPath *path, int round,
     return nvstore_blob_commit(blk, u, path->n, errp);
 }
 
-/* The state of the image in @disk's contents */
-static void assert_disk_state(NvstoreRamdisk *disk, const PcState *st)
+/*
+ * Open @image (a copy) and check it: no corruption, leaks repaired.
+ * Returns the index of the first of the @n states @st it holds; fails if
+ * it holds none of them.
+ */
+static int image_state(GByteArray *image, const PcState *const *st, int n)
 {
-    GByteArray *c = nvstore_ramdisk_contents(disk);
-    NvstoreRamdisk *copy = nvstore_ramdisk_new(c->data, c->len, PC_DISK_MAX);
-    BlockBackend *blk = pc_open(copy, 0, &error_abort);
+    NvstoreRamdisk *copy = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    BlockBackend *blk = pc_open(copy, BDRV_O_RDWR, &error_abort);
+    BdrvCheckResult res;
+    int i;
 
-    g_assert_true(pc_state_matches(blk, st));
+    for (i = 0; i < n && !pc_state_matches(blk, st[i]); i++) {
+        continue;
+    }
+    g_assert_cmpint(i, <, n);
+    pc_check(blk, &res, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
+    pc_check(blk, &res, 0);
+    g_assert_cmpint(res.leaks, ==, 0);
+    g_assert_true(pc_state_matches(blk, st[i]));
     blk_unref(blk);
     nvstore_ramdisk_free(copy);
+    return i;
+}
+
+/* What reads of @disk return holds @st */
+static void assert_disk_state(NvstoreRamdisk *disk, const PcState *st)
+{
+    image_state(nvstore_ramdisk_contents(disk), &st, 1);
+}
+
+/*
+ * Every one of @samples images a power cut would now leave on @disk holds
+ * one of the @n states @st; returns a bit mask of those seen
+ */
+static unsigned assert_power_cut_states(NvstoreRamdisk *disk, GRand *rand,
+                                        int samples, const PcState *const *st,
+                                        int n)
+{
+    unsigned seen = 0;
+    int i;
+
+    for (i = 0; i < samples; i++) {
+        g_autoptr(GByteArray) img = nvstore_ramdisk_power_cut_image(disk,
+                                                                    rand);
+
+        seen |= 1u << image_state(img, st, n);
+    }
+    return seen;
 }
 
 /* An image holding @st: blobs 0, 1 and 2 */
@@ -1138,60 +1214,120 @@ static GByteArray *fault_base_image(PcState *st)
     return image;
 }
 
+/*
+ * One fault of test_fault_each_path(): @path on @image from @base fails
+ * at request @k with @errno_value, what reached the disk chosen by a
+ * GRand of @fault_seed; then the next update runs, with the power cut at
+ * its request @cut (0: never), @rand choosing what survives.  Fills
+ * @next and @next2, the states after the failed and the next update, and
+ * returns the disk, and in *@before the number of requests before the
+ * next update.
+ */
+static NvstoreRamdisk *fault_run(GByteArray *image, const FaultPath *path,
+                                 const PcState *base, uint64_t k,
+                                 int errno_value, guint32 fault_seed,
+                                 uint64_t cut, GRand *rand, PcState *next,
+                                 PcState *next2, uint64_t *before)
+{
+    g_autoptr(GRand) fault_rand = g_rand_new_with_seed(fault_seed);
+    NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    const PcState *old_or_new[] = { base, next };
+    BlockBackend *blk;
+    Error *err = NULL;
+    int ret;
+
+    nvstore_ramdisk_fail_request(disk, k, errno_value, fault_rand);
+    blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+    g_assert_cmpint(fault_update(blk, path, 0, base, next, &err), ==,
+                    -errno_value);
+    g_assert_nonnull(strstr(error_get_pretty(err), strerror(errno_value)));
+    error_free(err);
+
+    /* The node has the old state; the disk the old or the new, whole */
+    g_assert_true(pc_state_matches(blk, base));
+    if (!cut) {
+        image_state(nvstore_ramdisk_contents(disk), old_or_new, 2);
+        assert_power_cut_states(disk, rand, 4, old_or_new, 2);
+    }
+
+    /* The fault is gone: the next update works */
+    *before = nvstore_ramdisk_requests(disk);
+    if (cut) {
+        nvstore_ramdisk_cut_power(disk, *before + cut, rand);
+    }
+    ret = fault_update(blk, path, 1, base, next2, cut ? NULL : &error_abort);
+    g_assert_cmpint(ret, ==, nvstore_ramdisk_crash_image(disk) ? -EIO : 0);
+    if (!ret) {
+        g_assert_true(pc_state_matches(blk, next2));
+    }
+    blk_unref(blk);
+    return disk;
+}
+
 static void test_fault_each_path(void)
 {
     static const int errnos[] = { EIO, ENOSPC };
+    guint32 seed = g_test_rand_int();
+    g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
     PcState base = { 0 }, next = { 0 }, next2 = { 0 };
     g_autoptr(GByteArray) image = fault_base_image(&base);
-    int p, e, faults = 0;
-    uint64_t k, n;
+    const PcState *all[] = { &base, &next, &next2 };
+    int p, e, faults = 0, cuts = 0;
+    unsigned seen = 0;
+    uint64_t k, j, n, n2, before;
 
+    g_test_message("faults: GRand seed %" PRIu32 " (the --seed of the "
+                   "run replays it)", seed);
     for (p = 0; p < ARRAY_SIZE(fault_paths); p++) {
         const FaultPath *path = &fault_paths[p];
         NvstoreRamdisk *disk;
         BlockBackend *blk;
 
-        /* Count its requests */
+        /* Count its requests; once done, it is durable */
         disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
         blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
         g_assert_cmpint(fault_update(blk, path, 0, &base, &next,
                                      &error_abort), ==, 0);
         blk_unref(blk);
         n = nvstore_ramdisk_requests(disk);
+        assert_power_cut_states(disk, rand, 8, all + 1, 1);
         nvstore_ramdisk_free(disk);
         g_test_message("%s: %" PRIu64 " requests", path->what, n);
         g_assert_cmpuint(n, >=, 2);
 
         for (k = 1; k <= n; k++) {
             for (e = 0; e < ARRAY_SIZE(errnos); e++) {
-                Error *err = NULL;
+                guint32 fault_seed = g_rand_int(rand);
 
-                disk = nvstore_ramdisk_new(image->data, image->len,
-                                           PC_DISK_MAX);
-                nvstore_ramdisk_fail_request(disk, k, errnos[e]);
-                blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
-                g_assert_cmpint(fault_update(blk, path, 0, &base, &next,
-                                             &err), ==, -errnos[e]);
-                g_assert_nonnull(strstr(error_get_pretty(err),
-                                        strerror(errnos[e])));
-                error_free(err);
+                disk = fault_run(image, path, &base, k, errnos[e],
+                                 fault_seed, 0, rand, &next, &next2,
+                                 &before);
                 faults++;
-
-                /* The node has the old state; the disk too, or the new */
-                g_assert_true(pc_state_matches(blk, &base));
-                assert_disk_state(disk, k == n ? &next : &base);
-
-                /* The fault is gone: the next update works */
-                g_assert_cmpint(fault_update(blk, path, 1, &base, &next2,
-                                             &error_abort), ==, 0);
-                g_assert_true(pc_state_matches(blk, &next2));
-                blk_unref(blk);
+                /* The next update is durable, and what a reopen finds */
                 assert_disk_state(disk, &next2);
+                g_assert_cmpuint(assert_power_cut_states(disk, rand, 4,
+                                                         all + 2, 1), ==, 1);
+                n2 = nvstore_ramdisk_requests(disk) - before;
                 nvstore_ramdisk_free(disk);
+
+                /* A power cut at each request of the next update */
+                for (j = 1; j <= n2; j++) {
+                    disk = fault_run(image, path, &base, k, errnos[e],
+                                     fault_seed, j, rand, &next, &next2,
+                                     &before);
+                    seen |= 1u << image_state(
+                        nvstore_ramdisk_crash_image(disk), all, 3);
+                    nvstore_ramdisk_free(disk);
+                    cuts++;
+                }
             }
         }
     }
-    g_test_message("%d faults injected", faults);
+    g_test_message("%d faults injected, then %d power cuts in the next "
+                   "update", faults, cuts);
+    /* Cuts left the old, the failed (it did reach the disk), the next */
+    g_assert_cmpuint(seen, ==, 7);
     pc_state_clear(&base);
     pc_state_clear(&next);
     pc_state_clear(&next2);
@@ -1205,7 +1341,9 @@ static void test_fault_each_path(void)
 static void test_fault_repair(void)
 {
     static const int errnos[] = { EIO, ENOSPC };
+    g_autoptr(GRand) rand = g_rand_new_with_seed(g_test_rand_int());
     PcState base = { 0 };
+    const PcState *st = &base;
     g_autoptr(GByteArray) image = fault_base_image(&base);
     uint64_t gen[NVSTORE_NB_SLOTS];
     int i, k, e, older;
@@ -1227,10 +1365,12 @@ static void test_fault_repair(void)
             BlockBackend *blk;
             BdrvCheckResult res = { 0 };
 
-            nvstore_ramdisk_fail_request(disk, k, errnos[e]);
+            nvstore_ramdisk_fail_request(disk, k, errnos[e], NULL);
             blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
             bdrv_graph_rdlock_main_loop();
-            bdrv_check(blk_bs(blk), &res, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
+            g_assert_cmpint(bdrv_check(blk_bs(blk), &res,
+                                       BDRV_FIX_LEAKS | BDRV_FIX_ERRORS),
+                            ==, 0);
             bdrv_graph_rdunlock_main_loop();
             g_assert_cmpint(res.check_errors, ==, 1);
             g_assert_cmpint(res.leaks, ==, 1);
@@ -1238,6 +1378,7 @@ static void test_fault_repair(void)
             g_assert_cmpint(res.corruptions, ==, 0);
             g_assert_true(pc_state_matches(blk, &base));
             assert_disk_state(disk, &base);
+            assert_power_cut_states(disk, rand, 8, &st, 1);
 
             /*
              * Without the fault, the repair works (after a failed flush,
@@ -1256,12 +1397,59 @@ static void test_fault_repair(void)
     pc_state_clear(&base);
 }
 
+/*
+ * An inactive node (as on either side of a migration) refuses commits
+ * with a clear error and writes nothing; once active again, it commits.
+ */
+static void test_inactive(void)
+{
+    g_autofree char *path = create_image();
+    g_autoptr(GByteArray) a = pattern(3000, 1);
+    g_autoptr(GByteArray) b = pattern(4000, 2);
+    g_autofree char *before = NULL, *after = NULL;
+    gsize before_len, after_len;
+    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    NvstoreBlobUpdate u = {
+        .name = "a", .type = "raw", .data = b->data, .len = b->len,
+    };
+    NvstoreBlobInfo info;
+    Error *err = NULL;
+
+    put(blk, "a", "raw", a);
+    g_assert_true(g_file_get_contents(path, &before, &before_len, NULL));
+
+    blk_set_force_allow_inactivate(blk);
+    g_assert_cmpint(bdrv_inactivate(blk_bs(blk), &error_abort), ==, 0);
+    g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &err), ==, -EPERM);
+    g_assert_cmpstr(error_get_pretty(err), ==, "The nvstore node is "
+                    "inactive (migration): no writes until it is activated");
+    error_free(err);
+    err = NULL;
+    g_assert_cmpint(nvstore_blob_open(blk, "new", "raw", NULL, 0, &info,
+                                      &err), ==, -EPERM);
+    error_free(err);
+    /* It still reads */
+    assert_blob(blk, "a", a);
+    g_assert_true(g_file_get_contents(path, &after, &after_len, NULL));
+    g_assert_cmpmem(before, before_len, after, after_len);
+
+    bdrv_graph_rdlock_main_loop();
+    g_assert_cmpint(bdrv_activate(blk_bs(blk), &error_abort), ==, 0);
+    bdrv_graph_rdunlock_main_loop();
+    put(blk, "a", "raw", b);
+    assert_blob(blk, "a", b);
+    blk_unref(blk);
+    blk = open_image(path, 0, &error_abort);
+    assert_blob(blk, "a", b);
+    blk_unref(blk);
+    unlink(path);
+}
+
 static const char *test_argv0;
 
 static void test_crash_loop(void)
 {
-    const char *env = g_getenv("NVSTORE_CRASH_ITERATIONS");
-    int iterations = env ? atoi(env) : 1000;
+    int iterations = env_int("NVSTORE_CRASH_ITERATIONS", 1000);
     g_autofree char *path = create_image();
     g_autoptr(GRand) rand = g_rand_new();
     BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
@@ -1294,7 +1482,12 @@ static void test_crash_loop(void)
                                                G_SPAWN_DO_NOT_REAP_CHILD,
                                                NULL, NULL, &pid, NULL, &out,
                                                NULL, &gerr));
-        /* Long enough for none, one or several commits */
+        /*
+         * Once it has opened the image (which takes long in a sanitizer
+         * build), long enough for none, one or several commits
+         */
+        g_assert_cmpint(read(out, &v, sizeof(v)), ==, sizeof(v));
+        g_assert_cmpuint(v, ==, gen);
         g_usleep(g_rand_int_range(rand, 0, 40000));
         g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
         g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
@@ -1349,5 +1542,6 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/power-cut", test_power_cut);
     g_test_add_func("/nvstore/fault-each-path", test_fault_each_path);
     g_test_add_func("/nvstore/fault-repair", test_fault_repair);
+    g_test_add_func("/nvstore/inactive", test_inactive);
     return g_test_run();
 }
