@@ -81,11 +81,14 @@ for t in "${targets[@]}"; do
         exit 1 ;;
     esac
     # -close_fd_mask=2: the driver's own messages (check, warnings) go
-    # nowhere; libFuzzer's and the sanitizers' reports still come out
+    # nowhere; libFuzzer's and the sanitizers' reports still come out.
+    # -timeout=20: an input that takes more than 20 s (they take
+    # milliseconds) is a hang, a finding.
     trc=0
     (cd "$W" &&
      "$B/clang/tests/unit/$t" -runs="$RUNS" -seed=1 -max_len=$max_len \
-         -close_fd_mask=2 -print_final_stats=1 -artifact_prefix="$W/" \
+         -timeout=20 -close_fd_mask=2 -print_final_stats=1 \
+         -artifact_prefix="$W/" \
          corpus seeds) >"$W/last-run.log" 2>&1 || trc=$?
     echo "== $t"
     grep -E '^(#[0-9]+ *(INITED|DONE)|Done |stat::number_of_executed_units)' \
