@@ -313,6 +313,7 @@ nvstore_load(BlockDriverState *bs, Error **errp)
     NvstoreDir *dir[NVSTORE_NB_SLOTS] = { NULL, NULL };
     Error *why[NVSTORE_NB_SLOTS] = { NULL, NULL };
     int64_t file_size;
+    uint64_t last_gen = 0;
     int order[2];
     int ret, i, k;
 
@@ -327,6 +328,13 @@ nvstore_load(BlockDriverState *bs, Error **errp)
     }
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
         nvstore_read_slot(bs, i, file_size, &slot[i], &dir[i], &why[i]);
+        /*
+         * The highest generation ever attempted, valid or not, except one
+         * out of range: the next commit must be above the valid slot's
+         */
+        if (slot[i].generation < NVSTORE_EXTENT_LIMIT) {
+            last_gen = MAX(last_gen, slot[i].generation);
+        }
     }
     if (dir[0] && dir[1] && slot[0].generation == slot[1].generation) {
         error_setg(errp, "nvstore image is corrupt: both slots have "
@@ -355,7 +363,7 @@ nvstore_load(BlockDriverState *bs, Error **errp)
         s->slot = i;
         s->dir_offset = slot[i].dir_offset;
         s->dir_length = slot[i].dir_length;
-        s->next_gen = MAX(slot[0].generation, slot[1].generation) + 1;
+        s->next_gen = last_gen + 1;
         trace_nvstore_load(bs, i, s->gen, s->dir->entries->len);
         ret = 0;
         goto out;
@@ -832,6 +840,7 @@ nvstore_co_commit_locked(BlockDriverState *bs,
         goto out;
     }
     gen = s->next_gen++;
+    assert(gen > s->gen);
 
     /* A copy of the committed directory, changed by @updates */
     cur = nvstore_dir_encode(s->dir, &cur_len, &error_abort);
