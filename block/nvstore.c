@@ -302,6 +302,30 @@ nvstore_commit_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
 }
 
 /*
+ * A commit of generation @gen references data that commits up to @gen
+ * wrote, never later ones: an extent of a later generation would escape
+ * the completeness check of the commit that copies it, which could then
+ * never be complete.
+ */
+static bool nvstore_dir_generations_ok(NvstoreDir *dir, uint64_t gen,
+                                       Error **errp)
+{
+    guint i;
+
+    for (i = 0; i < dir->entries->len; i++) {
+        NvstoreEntry *e = g_ptr_array_index(dir->entries, i);
+
+        if (!e->unusable && e->has_extent && e->extent.generation > gen) {
+            error_setg(errp, "blob '%s' has data of generation %" PRIu64
+                       ", after the commit's", nvstore_entry_desc(e),
+                       e->extent.generation);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
  * Find the committed state: the slot of the highest generation whose
  * checksums hold and whose commit is complete; else the other slot.
  */
@@ -328,9 +352,14 @@ nvstore_load(BlockDriverState *bs, Error **errp)
     }
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
         nvstore_read_slot(bs, i, file_size, &slot[i], &dir[i], &why[i]);
+        if (dir[i] && !nvstore_dir_generations_ok(dir[i], slot[i].generation,
+                                                  &why[i])) {
+            error_prepend(&why[i], "slot %d: ", i);
+            g_clear_pointer(&dir[i], nvstore_dir_free);
+        }
         /*
-         * The highest generation ever attempted, valid or not, except one
-         * out of range: the next commit must be above the valid slot's
+         * The highest generation attempted, in a slot whose checksum
+         * holds, valid or not (an out-of-range one is no generation)
          */
         if (slot[i].generation < NVSTORE_EXTENT_LIMIT) {
             last_gen = MAX(last_gen, slot[i].generation);
@@ -363,7 +392,12 @@ nvstore_load(BlockDriverState *bs, Error **errp)
         s->slot = i;
         s->dir_offset = slot[i].dir_offset;
         s->dir_length = slot[i].dir_length;
-        s->next_gen = last_gen + 1;
+        /*
+         * Above every generation attempted; but the other slot, which the
+         * next commit replaces, cannot take the last generation away
+         */
+        s->next_gen = last_gen + 1 < NVSTORE_EXTENT_LIMIT ? last_gen + 1 :
+                      s->gen + 1;
         trace_nvstore_load(bs, i, s->gen, s->dir->entries->len);
         ret = 0;
         goto out;
@@ -1578,6 +1612,10 @@ nvstore_co_check(BlockDriverState *bs, BdrvCheckResult *res,
             continue;
         }
         nvstore_read_slot(bs, k, file_size, &slot, &dir, &err);
+        if (dir && !nvstore_dir_generations_ok(dir, slot.generation, &err)) {
+            error_prepend(&err, "slot %d: ", k);
+            g_clear_pointer(&dir, nvstore_dir_free);
+        }
         /* A valid slot of a higher generation is a torn commit */
         stale = dir && slot.generation > s->gen;
         nvstore_dir_free(dir);
