@@ -264,7 +264,7 @@ if "$top/project/build.sh" clang qemu-img qemu-io tests/unit/test-nvstore \
     if [ $logs -eq 0 ]; then
         t_fail "sanitizers: no process wrote a sanitizer log: are they on?"
     elif [ ${#reports[@]} -eq 0 ]; then
-        t_pass "sanitizers: $logs sanitizer logs, nothing but the swapcontext warning"
+        t_pass "sanitizers: $logs sanitizer logs, nothing but ASan's coroutine stack warnings"
     else
         head -n 40 "${reports[@]}"
         t_fail "sanitizers: reports in ${reports[*]}"
