@@ -30,12 +30,11 @@ import time
 top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 build = os.environ.get('NVSTORE_BUILD', os.path.join(top, 'build'))
 sys.path.insert(0, os.path.join(build, 'src', 'python'))
-sys.path.insert(0, os.path.join(top, 'tests', 'qemu-iotests', 'tests'))
 
 # pylint: disable=wrong-import-position
 from qemu.machine import QEMUQtestMachine  # noqa: E402
-from tpm_tis import GETRANDOM_8, NV_DEFINE, STARTUP_CLEAR, TIS_BASE, \
-    TIS_INT_ENABLE, nv_write, qtest, rc, timed_transfer  # noqa: E402
+from qemu.utils.tpm_tis import GETRANDOM_8, NV_DEFINE, STARTUP_CLEAR, \
+    TIS_BASE, TIS_INT_ENABLE, nv_write, qtest, rc, timed_transfer  # noqa: E402
 
 QEMU = os.path.join(build, 'gcc', 'qemu-system-x86_64')
 QEMU_IMG = os.path.join(build, 'gcc', 'qemu-img')
