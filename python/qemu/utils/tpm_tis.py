@@ -1,11 +1,17 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-#
-# TPM 2.0 commands through tpm-tis with qtest MMIO accesses, as
-# tests/qtest/tpm-tis-util.c does in C, for Python tests and benchmarks
-# (nvstore-tpm-kill, bench/tpm.py).  Works with any QEMUQtestMachine,
-# iotests.VM included.  Not a test: it has no .out file.
+"""
+TPM 2.0 commands through tpm-tis
+
+TPM 2.0 commands sent to a tpm-tis device with qtest MMIO accesses, as
+tests/qtest/tpm-tis-util.c does in C, for Python tests and benchmarks.
+Works with any QEMUQtestMachine, iotests.VM included.
+"""
 
 import time
+from typing import Tuple
+
+from qemu.machine import QEMUQtestMachine
+
 
 TIS_BASE = 0xfed40000
 TIS_ACCESS, TIS_INT_ENABLE, TIS_STS, TIS_DATA_FIFO = 0x00, 0x08, 0x18, 0x24
@@ -31,48 +37,51 @@ def nv_write(data: bytes) -> bytes:
     return NV_WRITE_HDR + data + b'\0\0'
 
 
-def qtest(vm, cmd: str) -> int:  # type: ignore
-    out = vm.qtest(cmd)
+def qtest(machine: QEMUQtestMachine, cmd: str) -> int:
+    """One qtest command; the value it read, if it read one"""
+    out = machine.qtest(cmd)
     assert out.startswith('OK'), f'{cmd}: {out}'
     parts = out.split()
     return int(parts[1], 16) if len(parts) > 1 else 0
 
 
-def timed_transfer(vm, req: bytes) -> 'tuple[bytes, float]':  # type: ignore
+def timed_transfer(machine: QEMUQtestMachine,
+                   req: bytes) -> Tuple[bytes, float]:
     """
     One TPM command through TIS locality 0, as tpm_tis_transfer(): the
     response, and the seconds from TPM_GO to the status that shows it
     """
     assert len(req) == int.from_bytes(req[2:6], 'big')
-    qtest(vm, f'writeb {TIS_BASE + TIS_ACCESS:#x} {ACCESS_REQUEST_USE:#x}')
-    qtest(vm, f'writel {TIS_BASE + TIS_STS:#x} {STS_COMMAND_READY:#x}')
-    sts = qtest(vm, f'readl {TIS_BASE + TIS_STS:#x}')
+    qtest(machine,
+          f'writeb {TIS_BASE + TIS_ACCESS:#x} {ACCESS_REQUEST_USE:#x}')
+    qtest(machine, f'writel {TIS_BASE + TIS_STS:#x} {STS_COMMAND_READY:#x}')
+    sts = qtest(machine, f'readl {TIS_BASE + TIS_STS:#x}')
     assert (sts >> 8) & 0xffff >= len(req)
-    for b in req:
-        qtest(vm, f'writeb {TIS_BASE + TIS_DATA_FIFO:#x} {b:#x}')
+    for byte in req:
+        qtest(machine, f'writeb {TIS_BASE + TIS_DATA_FIFO:#x} {byte:#x}')
     start = time.perf_counter()
-    qtest(vm, f'writeb {TIS_BASE + TIS_STS:#x} {STS_TPM_GO:#x}')
+    qtest(machine, f'writeb {TIS_BASE + TIS_STS:#x} {STS_TPM_GO:#x}')
     # The backend completes the request from the main loop, which runs
     # between qtest commands
     for _ in range(100000):
-        sts = qtest(vm, f'readl {TIS_BASE + TIS_STS:#x}')
+        sts = qtest(machine, f'readl {TIS_BASE + TIS_STS:#x}')
         if sts & STS_DATA_AVAILABLE:
             break
     else:
         raise AssertionError('no response from the TPM')
     elapsed = time.perf_counter() - start
-    rsp = bytes(qtest(vm, f'readb {TIS_BASE + TIS_DATA_FIFO:#x}')
+    rsp = bytes(qtest(machine, f'readb {TIS_BASE + TIS_DATA_FIFO:#x}')
                 for _ in range((sts >> 8) & 0xffff))
-    qtest(vm, f'writeb {TIS_BASE + TIS_ACCESS:#x} '
+    qtest(machine, f'writeb {TIS_BASE + TIS_ACCESS:#x} '
           f'{ACCESS_ACTIVE_LOCALITY:#x}')
     return rsp, elapsed
 
 
-def transfer(vm, req: bytes) -> bytes:  # type: ignore
+def transfer(machine: QEMUQtestMachine, req: bytes) -> bytes:
     """One TPM command through TIS locality 0: the response"""
-    return timed_transfer(vm, req)[0]
+    return timed_transfer(machine, req)[0]
 
 
-def rc(rsp: bytes) -> int:
+def rc(rsp: bytes) -> int:  # pylint: disable=invalid-name
     """The response code of a response"""
     return int.from_bytes(rsp[6:10], 'big')
