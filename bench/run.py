@@ -14,7 +14,6 @@
 import datetime
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(top, 'bench'))
 # pylint: disable=wrong-import-position
 import tpm  # noqa: E402
+from qemu.utils.flush_count import count_flushes  # noqa: E402
 
 build = tpm.build
 BENCH = os.path.join(build, 'gcc', 'tests', 'bench', 'bench-nvstore')
@@ -41,12 +41,8 @@ def bench(*args: str) -> 'list[list[str]]':
 def flushes(tmp: str, kind: str, size: int, n: int) -> float:
     """fdatasync/fsync calls per update (strace; N updates minus none)"""
     def count(k: int) -> int:
-        log = os.path.join(tmp, 'strace.log')
-        subprocess.run(['strace', '-f', '-qq', '-e', 'trace=fdatasync,fsync',
-                        '-o', log, BENCH, 'flushes', tmp, kind, str(size),
-                        str(k)], check=True)
-        with open(log, encoding='utf-8') as f:
-            return sum('sync(' in line for line in f)
+        return count_flushes([BENCH, 'flushes', tmp, kind, str(size),
+                              str(k)], os.path.join(tmp, 'strace.log'))
     return (count(n) - count(0)) / n
 
 
@@ -62,8 +58,8 @@ def main() -> int:
                              'HEAD'], stdout=subprocess.PIPE,
                             universal_newlines=True).stdout.strip()
     with open('/proc/cpuinfo', encoding='utf-8') as f:
-        cpu = next((l.split(':', 1)[1].strip() for l in f
-                    if l.startswith('model name')), platform.machine())
+        cpu = next((line.split(':', 1)[1].strip() for line in f
+                    if line.startswith('model name')), platform.machine())
     tmpbase = os.path.join(build, 'bench-tmp')
     os.makedirs(tmpbase, exist_ok=True)
     fs = subprocess.run(['stat', '-f', '-c', '%T', tmpbase],
@@ -111,9 +107,10 @@ def main() -> int:
              'three places, alternating between two sets of places, one '
              'fdatasync), without QEMU: what the on-disk layout costs; the '
              'rest of nvstore\'s time is the block layer (a thread-pool '
-             'round trip per request, four per update).  swtpm-dir: swtpm 0.7.1 dir backend write path '
-             're-created (write a temporary file, fsync, close, rename, '
-             'fsync the directory; swtpm 0.7.1 itself does not fsync).  '
+             'round trip per request, four per update).  swtpm-dir: '
+             'swtpm 0.7.1 dir backend write path re-created (write a '
+             'temporary file, fsync, close, rename, fsync the directory; '
+             'swtpm 0.7.1 itself does not fsync).  '
              'swtpm\'s linear file backend is not measured (it writes in '
              'place with msync, not atomically).')
         emit()
@@ -204,7 +201,7 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
     with open(os.path.join(top, 'bench', 'results.md'), 'w',
               encoding='utf-8') as f:
         f.write('\n'.join(out) + '\n')
-    print(f'\nwritten: bench/results.md, bench/latency.png')
+    print('\nwritten: bench/results.md, bench/latency.png')
     return 0
 
 

@@ -33,11 +33,14 @@ sys.path.insert(0, os.path.join(build, 'src', 'python'))
 
 # pylint: disable=wrong-import-position
 from qemu.machine import QEMUQtestMachine  # noqa: E402
+from qemu.utils.flush_count import flush_log_wrapper, \
+    logged_flushes  # noqa: E402
 from qemu.utils.tpm_tis import GETRANDOM_8, NV_DEFINE, STARTUP_CLEAR, \
     TIS_BASE, TIS_INT_ENABLE, nv_write, qtest, rc, timed_transfer  # noqa: E402
 
 QEMU = os.path.join(build, 'gcc', 'qemu-system-x86_64')
 QEMU_IMG = os.path.join(build, 'gcc', 'qemu-img')
+
 
 def stats(times: 'list[float]') -> str:
     times = sorted(times)
@@ -100,15 +103,11 @@ def run_vm(tmp: str, count: int, trace: str = '',
         # the backend to the data-available interrupt of its completion
         args += ['-msg', 'timestamp=on', '-D', log,
                  '-trace', 'tpm_tis_mmio_write', '-trace', 'tpm_tis_raise_irq']
-    wrapper = ['strace', '-f', '-qq', '-e', 'trace=fdatasync,fsync', '-o',
-               trace] if trace else []
+    wrapper = flush_log_wrapper(trace) if trace else []
     vm = QEMUQtestMachine(QEMU, args, base_temp_dir=tmp, wrapper=wrapper)
 
     def syncs() -> int:
-        if not trace:
-            return 0
-        with open(trace, encoding='utf-8') as f:
-            return sum('sync(' in line for line in f)
+        return logged_flushes(trace) if trace else 0
 
     vm.launch()
     try:
