@@ -48,7 +48,7 @@ crash: build
 	project/build.sh gcc tests/unit/test-nvstore
 	NVSTORE_CRASH_ITERATIONS=$(POINTS) NVSTORE_POWERCUT_POINTS=$(POINTS) \
 	G_TEST_SRCDIR=$(CURDIR)/build/src/tests/unit \
-	    build/gcc/tests/unit/test-nvstore --tap \
+	    build/gcc/tests/unit/test-nvstore -m slow --tap \
 	    -p /nvstore/crash-loop -p /nvstore/power-cut >build/crash.tap 2>&1; \
 	rc=$$?; grep -Ev '^(# point|Leaked|Repairing) ' build/crash.tap; \
 	echo "(every crash point: build/crash.tap)"; exit $$rc

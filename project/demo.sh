@@ -54,7 +54,8 @@ echo "== An nvstore image: qemu-img create needs no size"
 echo
 echo "== Blobs through the device API: commits, reopen, a torn commit, bit rot"
 ninja -C "$B/gcc" tests/unit/test-nvstore >/dev/null
-NVSTORE_CRASH_ITERATIONS=50 "$B/gcc/tests/unit/test-nvstore" --tap 2>&1 |
+NVSTORE_CRASH_ITERATIONS=50 "$B/gcc/tests/unit/test-nvstore" -m slow --tap \
+    2>&1 |
     grep -E '^(not )?ok|crash points'
 echo
 

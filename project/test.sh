@@ -90,14 +90,15 @@ fi
 # --- Unit tests (glib, TAP) --------------------------------------------------
 # run_gtest NAME [DIR [FLAVOR]]: one result per test case of
 # build/FLAVOR/tests/DIR/NAME (DIR: unit by default, or qtest; FLAVOR: gcc
-# by default, or clang, the sanitizer build)
+# by default, or clang, the sanitizer build), slow test cases included
+# (-m slow: test-nvstore's crash loop and power cuts)
 run_gtest() {
     local name=$1 dir=${2:-unit} flavor=${3:-gcc} line rc=0 n=0 label tap
     label="$dir $name"
     [ "$flavor" = gcc ] || label="$label ($flavor)"
     tap=$LOG/$name-$flavor.tap
     G_TEST_SRCDIR=$B/src/tests/$dir G_TEST_BUILDDIR=$B/$flavor/tests/$dir \
-        "$B/$flavor/tests/$dir/$name" --tap >"$tap" 2>&1 || rc=$?
+        "$B/$flavor/tests/$dir/$name" -m slow --tap >"$tap" 2>&1 || rc=$?
     while IFS= read -r line; do
         case $line in
         "ok "*"# SKIP"*) t_skip "$label: ${line#ok }" ;;

@@ -1573,8 +1573,11 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/not-nvstore", test_not_nvstore);
     g_test_add_func("/nvstore/attributes", test_attributes);
     g_test_add_func("/nvstore/fault-each-write", test_fault_each_write);
-    g_test_add_func("/nvstore/crash-loop", test_crash_loop);
-    g_test_add_func("/nvstore/power-cut", test_power_cut);
+    /* A thousand writers killed and a thousand power cuts: -m slow */
+    if (g_test_slow()) {
+        g_test_add_func("/nvstore/crash-loop", test_crash_loop);
+        g_test_add_func("/nvstore/power-cut", test_power_cut);
+    }
     g_test_add_func("/nvstore/fault-each-path", test_fault_each_path);
     g_test_add_func("/nvstore/fault-repair", test_fault_repair);
     g_test_add_func("/nvstore/inactive", test_inactive);
