@@ -6,14 +6,17 @@
  * qcow2, against two baselines measured in the same run on the same
  * file system -- pwrite + fdatasync of the same bytes (the floor), and
  * swtpm's dir backend write path (temporary file, fsync, rename,
- * directory fsync); and open + list time, update time and directory
- * bytes per blob as the number of blobs grows.
+ * directory fsync); open + list time, update time and directory bytes
+ * per blob as the number of blobs grows; and the directory's size and
+ * parse time with blobs like the TPM backend's.
  *
  *   bench-nvstore update DIR COUNT      latency table, microseconds
  *   bench-nvstore flushes DIR KIND SIZE COUNT
  *                                       COUNT updates and nothing else
- *                                       (run under strace to count)
+ *                                       (bench/run.py counts their flushes)
  *   bench-nvstore scale DIR             open/list/update vs. blob count
+ *   bench-nvstore dir DIR               directory bytes per blob and parse
+ *                                       time, 1, 100 and 10,000 TPM blobs
  *
  * Output lines are "name value..." for bench/run.py to parse.
  */
@@ -21,6 +24,8 @@
 #include "qemu/osdep.h"
 #include "block/block.h"
 #include "block/nvstore.h"
+#include "block/nvstore-dir.h"
+#include "block/nvstore-format.h"
 #include "system/block-backend.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
@@ -236,19 +241,70 @@ static int cmd_flushes(const char *dir, const char *kind, size_t size, int n)
     return 0;
 }
 
+/* The current slot of the raw image at @path */
+static NvstoreSlot current_slot(const char *path)
+{
+    NvstoreSlot slot[NVSTORE_NB_SLOTS];
+    int fd = open(path, O_RDONLY);
+    int i;
+
+    g_assert(fd >= 0);
+    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
+        g_assert(pread(fd, &slot[i], sizeof(slot[i]),
+                       NVSTORE_SLOT_OFFSET(i)) == sizeof(slot[i]));
+        nvstore_slot_to_cpu(&slot[i]);
+    }
+    close(fd);
+    return slot[slot[1].generation > slot[0].generation];
+}
+
 /* The directory length of the current slot, read from the raw image */
 static uint64_t dir_length(const char *path)
 {
-    uint8_t slot[2][32];
+    return current_slot(path).dir_length;
+}
+
+/* The encoded directory of the current slot, read from the raw image */
+static uint8_t *read_dir(const char *path, size_t *len)
+{
+    NvstoreSlot slot = current_slot(path);
+    uint8_t *buf = g_malloc(slot.dir_length);
     int fd = open(path, O_RDONLY);
-    int cur;
 
     g_assert(fd >= 0);
-    g_assert(pread(fd, slot[0], 32, 4096) == 32);
-    g_assert(pread(fd, slot[1], 32, 8192) == 32);
+    g_assert(pread(fd, buf, slot.dir_length, slot.dir_offset) ==
+             slot.dir_length);
     close(fd);
-    cur = ldq_be_p(slot[1] + 8) > ldq_be_p(slot[0] + 8);
-    return ldq_be_p(slot[cur] + 24);
+    *len = slot.dir_length;
+    return buf;
+}
+
+/*
+ * A new raw image at @path with @n blobs holding @data, all written in
+ * one commit, open; @names is set to their names.  Like the TPM
+ * backend's blobs (tpm2-00.permall, type tpm) if @tpm, else blob-00000,
+ * type raw.
+ */
+static BlockBackend *create_blobs(const char *path, int n, bool tpm,
+                                  const uint8_t *data, size_t len,
+                                  char ***names)
+{
+    g_autofree NvstoreBlobUpdate *u = g_new0(NvstoreBlobUpdate, n);
+    BlockBackend *blk = nvs_open(path, false, true);
+    int i;
+
+    *names = g_new0(char *, n + 1);
+    for (i = 0; i < n; i++) {
+        (*names)[i] = tpm ? g_strdup_printf("tpm2-%02d.permall", i)
+                          : g_strdup_printf("blob-%05d", i);
+        u[i] = (NvstoreBlobUpdate) {
+            .name = (*names)[i],
+            .type = tpm ? NVSTORE_BLOB_TYPE_TPM : NVSTORE_BLOB_TYPE_RAW,
+            .data = data, .len = len,
+        };
+    }
+    nvstore_blob_commit(blk, u, n, &error_abort);
+    return blk;
 }
 
 static int cmd_scale(const char *dir)
@@ -260,24 +316,15 @@ static int cmd_scale(const char *dir)
     memset(data, 0xa5, sizeof(data));
     for (i = 0; i < ARRAY_SIZE(counts); i++) {
         g_autofree char *path = g_strdup_printf("%s/scale.nvs", dir);
-        g_autofree NvstoreBlobUpdate *u = g_new0(NvstoreBlobUpdate,
-                                                 counts[i]);
-        g_auto(GStrv) names = g_new0(char *, counts[i] + 1);
+        g_auto(GStrv) names = NULL;
         int64_t open_t[5], upd_t[21];
         size_t mem = 0;
         BlockBackend *blk;
         struct stat st;
-        int j, k;
+        int k;
 
-        blk = nvs_open(path, false, true);
-        for (j = 0; j < counts[i]; j++) {
-            names[j] = g_strdup_printf("blob-%05d", j);
-            u[j] = (NvstoreBlobUpdate) {
-                .name = names[j], .type = "raw", .data = data,
-                .len = sizeof(data),
-            };
-        }
-        nvstore_blob_commit(blk, u, counts[i], &error_abort);
+        blk = create_blobs(path, counts[i], false, data, sizeof(data),
+                           &names);
         for (k = 0; k < ARRAY_SIZE(upd_t); k++) {
             int64_t start;
 
@@ -315,6 +362,78 @@ static int cmd_scale(const char *dir)
     return 0;
 }
 
+/*
+ * The directory of 1, 100 and 10,000 blobs like the TPM backend's
+ * (named as tpm2-00.permall, type tpm, the 1346 bytes of a new TPM 2.0's
+ * permall), written in one commit and then one of them again: its
+ * encoded size, the time nvstore_dir_parse() takes to decode it (median
+ * of 11 batches of about 100,000 entries each) and the time to open the
+ * image and list its blobs (median of 5), which also reads the directory
+ * and checks the CRC-32C of the directory and of the blob the last
+ * commit wrote.
+ */
+static int cmd_dir(const char *dir)
+{
+    static const int counts[] = { 1, 100, 10000 };
+    uint8_t data[1346];
+    size_t i;
+
+    memset(data, 0xa5, sizeof(data));
+    for (i = 0; i < ARRAY_SIZE(counts); i++) {
+        g_autofree char *path = g_strdup_printf("%s/dir.nvs", dir);
+        g_auto(GStrv) names = NULL;
+        NvstoreBlobUpdate u = {
+            .type = NVSTORE_BLOB_TYPE_TPM, .data = data, .len = sizeof(data),
+        };
+        int reps = MAX(1, 100000 / counts[i]);
+        int64_t parse_t[11], open_t[5];
+        g_autofree uint8_t *buf = NULL;
+        BlockBackend *blk;
+        size_t len;
+        int j, k;
+
+        blk = create_blobs(path, counts[i], true, data, sizeof(data),
+                           &names);
+        /* The last commit writes one blob, as a TPM's commits do */
+        u.name = names[0];
+        nvstore_blob_commit(blk, &u, 1, &error_abort);
+        blk_unref(blk);
+
+        buf = read_dir(path, &len);
+        for (k = 0; k < ARRAY_SIZE(parse_t); k++) {
+            int64_t start = now_ns();
+
+            for (j = 0; j < reps; j++) {
+                g_autoptr(NvstoreDir) d = nvstore_dir_parse(buf, len,
+                                                            &error_abort);
+
+                g_assert_cmpint(d->entries->len, ==, counts[i]);
+            }
+            parse_t[k] = (now_ns() - start) / reps;
+        }
+        for (k = 0; k < ARRAY_SIZE(open_t); k++) {
+            g_auto(GStrv) list = NULL;
+            int64_t start = now_ns();
+
+            blk = nvs_open(path, false, false);
+            list = nvstore_blob_list(blk, &error_abort);
+            open_t[k] = now_ns() - start;
+            g_assert_cmpint(g_strv_length(list), ==, counts[i]);
+            blk_unref(blk);
+        }
+        qsort(parse_t, ARRAY_SIZE(parse_t), sizeof(int64_t), cmp_i64);
+        qsort(open_t, ARRAY_SIZE(open_t), sizeof(int64_t), cmp_i64);
+        printf("dir %d dir-bytes %zu bytes-per-blob %.1f parse-us %.2f "
+               "open+list-us %.1f\n", counts[i], len,
+               (double)len / counts[i],
+               parse_t[ARRAY_SIZE(parse_t) / 2] / 1000.0,
+               open_t[ARRAY_SIZE(open_t) / 2] / 1000.0);
+        fflush(stdout);
+        unlink(path);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
@@ -335,7 +454,10 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "scale")) {
         return cmd_scale(argv[2]);
     }
+    if (argc == 3 && !strcmp(argv[1], "dir")) {
+        return cmd_dir(argv[2]);
+    }
     fprintf(stderr, "usage: %s update DIR COUNT | flushes DIR KIND SIZE "
-            "COUNT | scale DIR\n", argv[0]);
+            "COUNT | scale DIR | dir DIR\n", argv[0]);
     return 2;
 }
