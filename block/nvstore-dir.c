@@ -45,23 +45,6 @@ static size_t offset_of(ParseCtx *ctx, const uint8_t *p)
     return p - ctx->base;
 }
 
-/*
- * X.690 11.6: the elements of a SET OF are in ascending order of their
- * encodings.  Two different DER encodings never agree on the length of
- * the shorter one (a TLV's header fixes its length), so padding the
- * shorter one with zeros as 11.6 says never decides: memcmp does.
- */
-static int der_cmp(const uint8_t *a, size_t alen,
-                   const uint8_t *b, size_t blen)
-{
-    int r = memcmp(a, b, MIN(alen, blen));
-
-    if (r) {
-        return r;
-    }
-    return alen < blen ? -1 : alen > blen;
-}
-
 static bool valid_id(const uint8_t *s, size_t len)
 {
     size_t i;
@@ -114,53 +97,6 @@ static bool check_name(const char *name, Error **errp)
                    "of UTF-8 without control characters", name,
                    NVSTORE_NAME_MAX_LEN);
         return false;
-    }
-    return true;
-}
-
-/*
- * Check that @p[0..@n) is a sequence of well-formed DER TLVs nested at
- * most @depth levels deep.  Only the forms DER allows are accepted:
- * universal types other than SEQUENCE and SET are primitive.
- */
-static bool check_der(ParseCtx *ctx, const uint8_t *p, size_t n, int depth,
-                      Error **errp)
-{
-    while (n) {
-        const uint8_t *start = p;
-        Slice c;
-        uint8_t tag;
-
-        if (qcrypto_der_decode_any(&p, &n, &tag, capture, &c, errp) < 0) {
-            error_prepend(errp, "At offset %zu: ", offset_of(ctx, start));
-            return false;
-        }
-        if ((tag & 0xc0) == 0 && (tag & QCRYPTO_DER_TAG_CONSTRUCTED) &&
-            tag != QCRYPTO_DER_TAG_SEQUENCE && tag != QCRYPTO_DER_TAG_SET) {
-            error_setg(errp, "At offset %zu: constructed encoding of "
-                       "universal type %d is not DER", offset_of(ctx, start),
-                       tag & 0x1f);
-            return false;
-        }
-        if ((tag | QCRYPTO_DER_TAG_CONSTRUCTED) == QCRYPTO_DER_TAG_SEQUENCE ||
-            (tag | QCRYPTO_DER_TAG_CONSTRUCTED) == QCRYPTO_DER_TAG_SET) {
-            if (!(tag & QCRYPTO_DER_TAG_CONSTRUCTED)) {
-                error_setg(errp, "At offset %zu: primitive encoding of a "
-                           "SEQUENCE or SET", offset_of(ctx, start));
-                return false;
-            }
-        }
-        if (tag & QCRYPTO_DER_TAG_CONSTRUCTED) {
-            if (depth == 0) {
-                error_setg(errp, "At offset %zu: value nested more than %d "
-                           "levels deep", offset_of(ctx, start),
-                           NVSTORE_ATTR_MAX_DEPTH);
-                return false;
-            }
-            if (!check_der(ctx, c.p, c.n, depth - 1, errp)) {
-                return false;
-            }
-        }
     }
     return true;
 }
@@ -332,23 +268,16 @@ static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
     while (n) {
         const uint8_t *start = p;
         Slice whole, name, value = { NULL, 0 };
-        int tag = qcrypto_der_peek_tag(p, n);
 
         if (++*count > NVSTORE_ENTRY_MAX_ATTRS) {
             error_setg(errp, "At offset %zu: more than %d attributes",
                        offset_of(ctx, start), NVSTORE_ENTRY_MAX_ATTRS);
             return false;
         }
-        if (tag == QCRYPTO_DER_TAG_IA5_STRING) {
-            if (qcrypto_der_decode_ia5_str(&p, &n, capture, &name,
-                                           errp) < 0) {
-                goto der_error;
-            }
-        } else if (tag == QCRYPTO_DER_TAG_SEQUENCE) {
+        if (qcrypto_der_peek_seq(p, n)) {
             Slice seq;
             const uint8_t *q;
             size_t m;
-            uint8_t vtag;
 
             if (qcrypto_der_decode_seq(&p, &n, capture, &seq, errp) < 0) {
                 goto der_error;
@@ -369,10 +298,9 @@ static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
                 return false;
             }
             /* Exactly one value, well-formed DER */
-            if (qcrypto_der_decode_any(&q, &m, &vtag, NULL, NULL,
+            if (qcrypto_der_decode_any(&q, &m, NVSTORE_ATTR_MAX_DEPTH,
                                        errp) < 0) {
-                error_prepend(errp, "At offset %zu: attribute value: ",
-                              offset_of(ctx, value.p));
+                error_prepend(errp, "At offset %zu: ", offset_of(ctx, q));
                 return false;
             }
             if (m) {
@@ -380,15 +308,9 @@ static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
                            "one value", offset_of(ctx, q));
                 return false;
             }
-            if (!check_der(ctx, value.p, value.n, NVSTORE_ATTR_MAX_DEPTH,
-                           errp)) {
-                return false;
-            }
-        } else {
-            error_setg(errp, "At offset %zu: an attribute must be an "
-                       "IA5String or a SEQUENCE, not tag 0x%02x",
-                       offset_of(ctx, start), tag);
-            return false;
+        } else if (qcrypto_der_decode_ia5_str(&p, &n, capture, &name,
+                                              errp) < 0) {
+            goto der_error;
         }
         whole.p = start;
         whole.n = p - start;
@@ -402,7 +324,7 @@ static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
                        offset_of(ctx, start));
             return false;
         }
-        if (prev.p && der_cmp(prev.p, prev.n, whole.p, whole.n) >= 0) {
+        if (prev.p && qcrypto_der_cmp(prev.p, prev.n, whole.p, whole.n) >= 0) {
             error_setg(errp, "At offset %zu: attributes not in ascending "
                        "order of their encodings (X.690 11.6)",
                        offset_of(ctx, start));
@@ -564,8 +486,7 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
                    "of %d", len, NVSTORE_DIR_MAX_SIZE);
         return NULL;
     }
-    if (qcrypto_der_decode_indefinite_begin(&p, &n, QCRYPTO_DER_TAG_SET,
-                                            errp) < 0) {
+    if (qcrypto_der_decode_set_indefinite(&p, &n, errp) < 0) {
         error_prepend(errp, "nvstore directory: at offset 0: ");
         return NULL;
     }
@@ -595,7 +516,7 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
             error_prepend(errp, "nvstore directory: entry #%u: ", ctx.index);
             return NULL;
         }
-        if (prev.p && der_cmp(prev.p, prev.n, start, p - start) >= 0) {
+        if (prev.p && qcrypto_der_cmp(prev.p, prev.n, start, p - start) >= 0) {
             error_setg(errp, "nvstore directory: entry #%u at offset %zu: "
                        "entries not in ascending order of their encodings "
                        "(X.690 11.6)", ctx.index, offset_of(&ctx, start));
@@ -639,13 +560,6 @@ static Encoded flush(QCryptoEncodeContext *ctx)
     return enc;
 }
 
-static gint encoded_cmp(gconstpointer a, gconstpointer b)
-{
-    const Encoded *x = a, *y = b;
-
-    return der_cmp(x->p, x->n, y->p, y->n);
-}
-
 static void encoded_clear(gpointer p)
 {
     g_free(((Encoded *)p)->p);
@@ -667,12 +581,11 @@ static Encoded encode_attr(const char *name, const uint8_t *value,
     return flush(ctx);
 }
 
-/* Add the elements of @set to @ctx, sorted; @set must outlive @ctx */
-static void encode_sorted(QCryptoEncodeContext *ctx, GArray *set)
+/* Add the elements of @set to @ctx; @set must outlive @ctx */
+static void encode_elements(QCryptoEncodeContext *ctx, GArray *set)
 {
     guint i;
 
-    g_array_sort(set, encoded_cmp);
     for (i = 0; i < set->len; i++) {
         Encoded *enc = &g_array_index(set, Encoded, i);
 
@@ -735,10 +648,10 @@ static Encoded encode_entry(NvstoreEntry *e)
     qcrypto_der_encode_seq_begin(ctx);
     qcrypto_der_encode_ia5_str(ctx, e->type, strlen(e->type));
     qcrypto_der_encode_set_begin(ctx);
-    encode_sorted(ctx, mand);
+    encode_elements(ctx, mand);
     qcrypto_der_encode_set_end(ctx);
     qcrypto_der_encode_set_begin(ctx);
-    encode_sorted(ctx, opt);
+    encode_elements(ctx, opt);
     qcrypto_der_encode_set_end(ctx);
     qcrypto_der_encode_octet_str(ctx, e->data, e->data_len);
     qcrypto_der_encode_seq_end(ctx);
@@ -763,9 +676,9 @@ uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp)
         g_array_append_val(entries, enc);
     }
     ctx = qcrypto_der_encode_ctx_new();
-    qcrypto_der_encode_indefinite_begin(ctx, QCRYPTO_DER_TAG_SET);
-    encode_sorted(ctx, entries);
-    qcrypto_der_encode_indefinite_end(ctx);
+    qcrypto_der_encode_set_indefinite_begin(ctx);
+    encode_elements(ctx, entries);
+    qcrypto_der_encode_set_end(ctx);
     if (qcrypto_der_encode_ctx_buffer_len(ctx) > NVSTORE_DIR_MAX_SIZE) {
         error_setg(errp, "nvstore directory would be %zu bytes, more than "
                    "the limit of %d", qcrypto_der_encode_ctx_buffer_len(ctx),
@@ -914,7 +827,6 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
                             Error **errp)
 {
     ERRP_GUARD();
-    ParseCtx ctx = { .base = value };
     NvstoreAttr *attr;
     Encoded enc;
 
@@ -930,20 +842,16 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
     if (value) {
         const uint8_t *p = value;
         size_t n = value_len;
-        uint8_t tag;
 
-        if (qcrypto_der_decode_any(&p, &n, &tag, NULL, NULL, errp) < 0) {
-            error_prepend(errp, "Attribute '%s': ", name);
+        if (qcrypto_der_decode_any(&p, &n, NVSTORE_ATTR_MAX_DEPTH,
+                                   errp) < 0) {
+            error_prepend(errp, "Attribute '%s': at offset %zu: ", name,
+                          p - value);
             return false;
         }
         if (n) {
             error_setg(errp, "Attribute '%s': the value must be a single "
                        "DER encoding", name);
-            return false;
-        }
-        if (!check_der(&ctx, value, value_len, NVSTORE_ATTR_MAX_DEPTH,
-                       errp)) {
-            error_prepend(errp, "Attribute '%s': ", name);
             return false;
         }
     }

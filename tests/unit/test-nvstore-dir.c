@@ -482,7 +482,7 @@ static const struct {
       "05 00 00 00", "after the name" },
     { "INTEGER as an attribute",
       "31 80 30 10 30 0e 16 03 72 61 77 31 03 02 01 00 31 00 04 00 00 00",
-      "must be an IA5String or a SEQUENCE" },
+      "attribute: Unexpected tag: expected: 0x16, actual: 0x02" },
     { "valued attribute without a value",
       "31 80 30 12 30 10 16 03 72 61 77 31 05 30 03 16 01 78 31 00 04 00 "
       "00 00", "without a value" },
@@ -494,7 +494,7 @@ static const struct {
       "invalid attribute name" },
     { "attribute value truncated",
       "31 80 30 14 30 12 16 03 72 61 77 31 00 31 07 30 05 16 01 78 04 05 "
-      "04 00 00 00", "attribute" },
+      "04 00 00 00", "At offset 20: Invalid content length" },
     { "constructed OCTET STRING in a value",
       "31 80 30 18 30 16 16 03 72 61 77 31 00 31 0b 30 09 16 01 78 24 04 "
       "04 02 68 69 04 00 00 00", "constructed encoding of universal type 4" },
