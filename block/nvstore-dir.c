@@ -453,7 +453,7 @@ static bool parse_entry(ParseCtx *ctx, NvstoreEntry *e, Slice c,
     if (!why && e->has_extent && data.n) {
         why = g_strdup("it has both an extent and inline data");
     }
-    if (!why && !strcmp(e->type, NVSTORE_TYPE_TPM) && !e->has_realsize) {
+    if (!why && !strcmp(e->type, NVSTORE_BLOB_TYPE_TPM) && !e->has_realsize) {
         why = g_strdup("type 'tpm' requires attribute 'realsize'");
     }
     if (!why && e->has_realsize &&

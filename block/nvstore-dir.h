@@ -12,6 +12,8 @@
 #ifndef BLOCK_NVSTORE_DIR_H
 #define BLOCK_NVSTORE_DIR_H
 
+#include "block/nvstore.h"
+
 /* Limits of the specification ("Limits") */
 #define NVSTORE_DIR_MAX_SIZE        (16 * 1024 * 1024)
 #define NVSTORE_DIR_MAX_ENTRIES     65536
@@ -21,9 +23,10 @@
 #define NVSTORE_ID_MAX_LEN          64
 #define NVSTORE_NAME_MAX_LEN        255
 
-/* Blob types and attributes defined by this version */
-#define NVSTORE_TYPE_TPM            "tpm"
-#define NVSTORE_TYPE_RAW            "raw"
+/* Until block/nvstore.c says NVSTORE_BLOB_TYPE_RAW: to be removed */
+#define NVSTORE_TYPE_RAW            NVSTORE_BLOB_TYPE_RAW
+
+/* Attributes defined by this version (blob types: block/nvstore.h) */
 #define NVSTORE_ATTR_EXTENT         "extent"
 #define NVSTORE_ATTR_REALSIZE       "realsize"
 

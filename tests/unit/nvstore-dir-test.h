@@ -23,13 +23,13 @@ static inline NvstoreDir *nvstore_test_golden_dir(void)
     static const uint8_t vendor[] = { 0x02, 0x01, 0x05 };
     NvstoreEntry *e;
 
-    e = nvstore_dir_add(dir, "permall", "tpm", &error_abort);
+    e = nvstore_dir_add(dir, "permall", NVSTORE_BLOB_TYPE_TPM, &error_abort);
     nvstore_entry_set_extent(e, &ext, &error_abort);
     nvstore_entry_set_realsize(e, 300, &error_abort);
     nvstore_entry_set_attr(e, "vendor", vendor, sizeof(vendor),
                            &error_abort);
     nvstore_entry_set_attr(e, "z", NULL, 0, &error_abort);
-    e = nvstore_dir_add(dir, "a", "raw", &error_abort);
+    e = nvstore_dir_add(dir, "a", NVSTORE_BLOB_TYPE_RAW, &error_abort);
     nvstore_entry_set_inline(e, (const uint8_t *)"hi", 2, &error_abort);
     return dir;
 }

@@ -312,8 +312,9 @@ static void test_varied(void)
         size_t len = i == 1 ? 70000 : g_rand_int_range(r, 0, 600);
         NvstoreEntry *e;
 
-        e = nvstore_dir_add(dir, i ? name : NULL, i % 2 ? "tpm" : "raw",
-                            &error_abort);
+        e = nvstore_dir_add(dir, i ? name : NULL,
+                            i % 2 ? NVSTORE_BLOB_TYPE_TPM :
+                            NVSTORE_BLOB_TYPE_RAW, &error_abort);
         data = g_malloc(len);
         for (j = 0; j < len; j++) {
             data[j] = g_rand_int(r);

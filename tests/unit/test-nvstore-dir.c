@@ -169,7 +169,8 @@ static void test_roundtrip(void)
         NvstoreEntry *e;
 
         e = nvstore_dir_add(dir, i == 0 ? NULL : name,
-                            i % 3 ? "raw" : "tpm", &error_abort);
+                            i % 3 ? NVSTORE_BLOB_TYPE_RAW :
+                            NVSTORE_BLOB_TYPE_TPM, &error_abort);
         data = g_malloc(len);
         for (j = 0; j < len; j++) {
             data[j] = g_rand_int(r);
@@ -258,7 +259,7 @@ static void test_unknown_optional_preserved(void)
     /* Replace the entry's data and add another blob, then rewrite */
     nvstore_entry_set_inline(b, (const uint8_t *)"new data", 8,
                              &error_abort);
-    c = nvstore_dir_add(dir, "c", "raw", &error_abort);
+    c = nvstore_dir_add(dir, "c", NVSTORE_BLOB_TYPE_RAW, &error_abort);
     nvstore_entry_set_inline(c, (const uint8_t *)"c", 1, &error_abort);
     enc = nvstore_dir_encode(dir, &len, &error_abort);
 
@@ -312,7 +313,7 @@ static void test_unknown_mandatory(void)
     g_clear_pointer(&err, error_free);
 
     /* ...and is written back byte for byte with the others */
-    c = nvstore_dir_add(dir, "c", "raw", &error_abort);
+    c = nvstore_dir_add(dir, "c", NVSTORE_BLOB_TYPE_RAW, &error_abort);
     nvstore_entry_set_inline(c, (const uint8_t *)"c", 1, &error_abort);
     enc = nvstore_dir_encode(dir, &len, &error_abort);
     g_assert_nonnull(memmem(enc, len, raw->data, raw->len));
@@ -658,17 +659,17 @@ static void test_api(void)
     Error *err = NULL;
     size_t len;
 
-    e = nvstore_dir_add(dir, "x", "raw", &error_abort);
-    g_assert_null(nvstore_dir_add(dir, "x", "raw", &err));
+    e = nvstore_dir_add(dir, "x", NVSTORE_BLOB_TYPE_RAW, &error_abort);
+    g_assert_null(nvstore_dir_add(dir, "x", NVSTORE_BLOB_TYPE_RAW, &err));
     g_assert_nonnull(strstr(error_get_pretty(err), "exists already"));
     g_clear_pointer(&err, error_free);
-    g_assert_null(nvstore_dir_add(dir, long_name, "raw", &err));
+    g_assert_null(nvstore_dir_add(dir, long_name, NVSTORE_BLOB_TYPE_RAW, &err));
     g_clear_pointer(&err, error_free);
-    g_assert_null(nvstore_dir_add(dir, "", "raw", &err));
+    g_assert_null(nvstore_dir_add(dir, "", NVSTORE_BLOB_TYPE_RAW, &err));
     g_clear_pointer(&err, error_free);
-    g_assert_null(nvstore_dir_add(dir, "bad\xff", "raw", &err));
+    g_assert_null(nvstore_dir_add(dir, "bad\xff", NVSTORE_BLOB_TYPE_RAW, &err));
     g_clear_pointer(&err, error_free);
-    g_assert_null(nvstore_dir_add(dir, "tab\t", "raw", &err));
+    g_assert_null(nvstore_dir_add(dir, "tab\t", NVSTORE_BLOB_TYPE_RAW, &err));
     g_clear_pointer(&err, error_free);
     g_assert_null(nvstore_dir_add(dir, "y", long_type, &err));
     g_clear_pointer(&err, error_free);
@@ -676,9 +677,9 @@ static void test_api(void)
     g_clear_pointer(&err, error_free);
 
     /* The unnamed entry */
-    u = nvstore_dir_add(dir, NULL, "raw", &error_abort);
+    u = nvstore_dir_add(dir, NULL, NVSTORE_BLOB_TYPE_RAW, &error_abort);
     g_assert_true(nvstore_dir_lookup(dir, NULL) == u);
-    g_assert_null(nvstore_dir_add(dir, NULL, "raw", &err));
+    g_assert_null(nvstore_dir_add(dir, NULL, NVSTORE_BLOB_TYPE_RAW, &err));
     g_clear_pointer(&err, error_free);
 
     /* Known attributes are not set as generic ones */
