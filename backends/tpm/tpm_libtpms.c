@@ -20,7 +20,6 @@
 #include "qemu/module.h"
 #include "qemu/coroutine.h"
 #include "qapi/error.h"
-#include "qapi/qmp/qerror.h"
 #include "qapi/clone-visitor.h"
 #include "qapi/qapi-visit-tpm.h"
 #include "block/aio.h"
@@ -33,10 +32,14 @@
 #include "system/tpm_util.h"
 #include "migration/vmstate.h"
 #include "qom/object.h"
+#include "tpm_int.h"
 #include "trace.h"
 
+/*
+ * Not <libtpms/tpm_error.h>: tpm_int.h has the TPM 1.2 return codes
+ * the callbacks return, and the two would define them differently
+ */
 #include <libtpms/tpm_library.h>
-#include <libtpms/tpm_error.h>
 #include <libtpms/tpm_tis.h>
 #include <libtpms/tpm_nvfilename.h>
 
@@ -44,11 +47,6 @@
 OBJECT_DECLARE_SIMPLE_TYPE(TPMLibtpms, TPM_LIBTPMS)
 
 #define TPM_LIBTPMS_MIN_VERSION TPM_LIBRARY_VERSION_GEN(0, 9, 0)
-
-/* TPM 2.0 TPM_ST_NO_SESSIONS and TPM_RC_FAILURE */
-#define TPM2_ST_NO_SESSIONS     0x8001
-#define TPM2_RC_FAILURE         0x101
-#define TPM_RESP_HDR_SIZE       10
 
 enum {
     TPM_LIBTPMS_PERMALL,
@@ -558,15 +556,19 @@ static int tpm_libtpms_start(TPMLibtpms *s, bool resume, Error **errp)
     return 0;
 }
 
+/*
+ * tpm_util_write_fatal_error_response() writes a TPM 1.2 response; a
+ * TPM 2.0 answers with its own tag and TPM_RC_FAILURE
+ */
 static void tpm_libtpms_write_failure(TPMLibtpms *s, uint8_t *out,
                                       uint32_t out_len)
 {
     if (s->tpm_version == TPM_VERSION_1_2) {
         tpm_util_write_fatal_error_response(out, out_len);
-    } else if (out_len >= TPM_RESP_HDR_SIZE) {
+    } else if (out_len >= sizeof(struct tpm_resp_hdr)) {
         tpm_cmd_set_tag(out, TPM2_ST_NO_SESSIONS);
-        tpm_cmd_set_size(out, TPM_RESP_HDR_SIZE);
-        tpm_cmd_set_error(out, TPM2_RC_FAILURE);
+        tpm_cmd_set_size(out, sizeof(struct tpm_resp_hdr));
+        tpm_cmd_set_error(out, TPM_RC_FAILURE);
     }
 }
 
@@ -604,7 +606,7 @@ static void tpm_libtpms_handle_request(TPMBackend *tb, TPMBackendCmd *cmd,
     qatomic_set(&s->processing, false);
     tpm_libtpms_refresh_established(s);
 
-    if (res != TPM_SUCCESS || rlen < TPM_RESP_HDR_SIZE) {
+    if (res != TPM_SUCCESS || rlen < sizeof(struct tpm_resp_hdr)) {
         error_setg(errp, "tpm-libtpms: TPMLIB_Process failed: 0x%x", res);
         tpm_libtpms_write_failure(s, cmd->out, cmd->out_len);
         return;
@@ -1040,8 +1042,9 @@ static int tpm_libtpms_open_drive(TPMLibtpms *s, const char *drive,
 static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
 {
     const char *drive = qemu_opt_get(opts, "drive");
-    const char *version = qemu_opt_get(opts, "version");
+    const char *version_str = qemu_opt_get(opts, "version");
     uint32_t libver = TPMLIB_GetVersion();
+    int version;
     TPM_RESULT res;
     int i;
 
@@ -1057,18 +1060,24 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
         return -1;
     }
     if (!drive) {
-        error_setg(errp, QERR_MISSING_PARAMETER, "drive");
+        error_setg(errp, "Parameter 'drive' is missing");
         return -1;
     }
-    if (!version || !strcmp(version, "2.0") || !strcmp(version, "2")) {
-        s->tpm_version = TPM_VERSION_2_0;
-        s->lib_version = TPMLIB_TPM_VERSION_2;
-    } else if (!strcmp(version, "1.2")) {
+    version = !version_str ? TPM_LIBTPMS_VERSION_2_0 :
+        qapi_enum_parse(&TpmLibtpmsVersion_lookup, version_str, -1, NULL);
+    switch (version) {
+    case TPM_LIBTPMS_VERSION_1_2:
         s->tpm_version = TPM_VERSION_1_2;
         s->lib_version = TPMLIB_TPM_VERSION_1_2;
-    } else {
-        error_setg(errp, QERR_INVALID_PARAMETER_VALUE, "version",
-                   "'1.2' or '2.0'");
+        break;
+    case TPM_LIBTPMS_VERSION_2_0:
+        s->tpm_version = TPM_VERSION_2_0;
+        s->lib_version = TPMLIB_TPM_VERSION_2;
+        break;
+    default:
+        error_setg(errp, "Parameter 'version' expects '%s' or '%s'",
+                   TpmLibtpmsVersion_str(TPM_LIBTPMS_VERSION_1_2),
+                   TpmLibtpmsVersion_str(TPM_LIBTPMS_VERSION_2_0));
         return -1;
     }
 
@@ -1104,7 +1113,8 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
     }
 
     s->options->drive = g_strdup(drive);
-    s->options->version = g_strdup(version);
+    s->options->has_version = version_str != NULL;
+    s->options->version = version;
     tpm_libtpms_instance = s;
     trace_tpm_libtpms_open(drive, libver);
     return 0;
@@ -1126,11 +1136,7 @@ static TPMBackend *tpm_libtpms_create(QemuOpts *opts)
 }
 
 static const QemuOptDesc tpm_libtpms_cmdline_opts[] = {
-    {
-        .name = "type",
-        .type = QEMU_OPT_STRING,
-        .help = "Type of TPM backend",
-    },
+    TPM_STANDARD_CMDLINE_OPTS,
     {
         .name = "drive",
         .type = QEMU_OPT_STRING,
@@ -1139,7 +1145,7 @@ static const QemuOptDesc tpm_libtpms_cmdline_opts[] = {
     {
         .name = "version",
         .type = QEMU_OPT_STRING,
-        .help = "TPM version: 2.0 (default) or 1.2",
+        .help = "TPM version: 2-0 (default) or 1-2",
     },
     { /* end of list */ },
 };
