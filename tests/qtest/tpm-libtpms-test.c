@@ -90,15 +90,6 @@ static uint32_t tpm_rc(const unsigned char *rsp)
     return ldl_be_p(rsp + 6);
 }
 
-static void tpm_startup(QTestState *s)
-{
-    unsigned char rsp[4096];
-
-    tpm_cmd(s, tpm2_startup, sizeof(tpm2_startup), rsp);
-    g_assert_cmpmem(rsp, sizeof(tpm2_success),
-                    tpm2_success, sizeof(tpm2_success));
-}
-
 static void tpm_shutdown(QTestState *s)
 {
     unsigned char rsp[4096];
@@ -244,7 +235,7 @@ static void test_persist(void)
     img = create_image("persist.qcow2");
 
     s = start_vm(img, NULL);
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     /* A fresh TPM has no NV index */
     tpm_nv_read_rc(s, &rc, data);
     g_assert_cmphex(rc, ==, TPM2_RC_NV_UNDEFINED);
@@ -255,7 +246,7 @@ static void test_persist(void)
     qtest_quit(s);
 
     s = start_vm(img, NULL);
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     tpm_nv_read_expect(s, "nvstore!");
     g_assert_cmphex(tpm_nv_define(s), ==, TPM2_RC_NV_DEFINED);
     /* A change without an orderly shutdown is durable as well */
@@ -263,7 +254,7 @@ static void test_persist(void)
     qtest_quit(s);
 
     s = start_vm(img, NULL);
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     tpm_nv_read_expect(s, "changed!");
     qtest_quit(s);
 
@@ -293,13 +284,13 @@ static void test_crb(void)
     tpm_tx = tpm_util_crb_transfer;
 
     s = qtest_init(args);
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     g_assert_cmphex(tpm_nv_define(s), ==, TPM2_RC_SUCCESS);
     tpm_nv_write(s, "crb-crb!");
     qtest_quit(s);
 
     s = qtest_init(args);
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     tpm_nv_read_expect(s, "crb-crb!");
     qtest_quit(s);
 
@@ -355,13 +346,13 @@ static void test_persist_failure(void)
     g_assert(qdict_haskey(ret, "return"));
     qobject_unref(ret);
     qtest_qmp_eventwait(s, "RESET");
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     g_assert_cmphex(tpm_nv_define(s), ==, TPM2_RC_SUCCESS);
     tpm_nv_write(s, "recover!");
     qtest_quit(s);
 
     s = start_vm(img, NULL);
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     tpm_nv_read_expect(s, "recover!");
     qtest_quit(s);
 
@@ -387,7 +378,7 @@ static void test_savevm_loadvm(void)
                                 disk);
 
     s = start_vm(img, disk_args);
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     g_assert_cmphex(tpm_nv_define(s), ==, TPM2_RC_SUCCESS);
     tpm_nv_write(s, "AAAAAAAA");
     hmp_expect_ok(s, "savevm s1");
@@ -400,7 +391,7 @@ static void test_savevm_loadvm(void)
 
     /* The image agrees with the state loadvm restored */
     s = start_vm(img, NULL);
-    tpm_startup(s);
+    tpm_util_startup(s, tpm_tx);
     tpm_nv_read_expect(s, "AAAAAAAA");
     qtest_quit(s);
 
@@ -408,8 +399,11 @@ static void test_savevm_loadvm(void)
     g_unlink(disk);
 }
 
+/* Wait up to a minute for the VM to run */
 static void wait_for_running(QTestState *s)
 {
+    gint64 deadline = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
+
     for (;;) {
         QDict *rsp = qtest_qmp(s, "{ 'execute': 'query-status' }");
         bool running = qdict_get_bool(qdict_get_qdict(rsp, "return"),
@@ -419,6 +413,7 @@ static void wait_for_running(QTestState *s)
         if (running) {
             return;
         }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
         g_usleep(1000);
     }
 }
@@ -441,13 +436,18 @@ static void do_test_migration(bool shared)
     src = start_vm(src_img, NULL);
     dst = start_vm(dst_img, incoming);
 
-    tpm_startup(src);
+    tpm_util_startup(src, tpm_tx);
     g_assert_cmphex(tpm_nv_define(src), ==, TPM2_RC_SUCCESS);
     tpm_nv_write(src, "MIGRATE1");
 
     tpm_util_migrate(src, uri);
-    tpm_util_wait_for_migration_complete(dst);
+    /*
+     * The destination runs once the migration is complete (failed, it
+     * exits): tpm_util_wait_for_migration_complete(), which has no
+     * deadline, then only checks the status
+     */
     wait_for_running(dst);
+    tpm_util_wait_for_migration_complete(dst);
 
     /* Resumed, not restarted: no TPM2_Startup */
     tpm_nv_read_expect(dst, "MIGRATE1");
@@ -458,7 +458,7 @@ static void do_test_migration(bool shared)
 
     /* The destination stored the migrated state in its image */
     dst = start_vm(dst_img, NULL);
-    tpm_startup(dst);
+    tpm_util_startup(dst, tpm_tx);
     tpm_nv_read_expect(dst, "MIGRATE2");
     qtest_quit(dst);
 
