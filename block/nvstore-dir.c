@@ -12,20 +12,20 @@
 #include "block/nvstore-dir.h"
 
 /* A piece of the input: the contents of a TLV, or a whole TLV */
-typedef struct Slice {
+typedef struct NvstoreSlice {
     const uint8_t *p;
     size_t n;
-} Slice;
+} NvstoreSlice;
 
-typedef struct ParseCtx {
+typedef struct NvstoreParseCtx {
     const uint8_t *base;
     unsigned index;             /* of the entry being parsed */
-} ParseCtx;
+} NvstoreParseCtx;
 
-static int capture(void *opaque, const uint8_t *value, size_t vlen,
-                   Error **errp)
+static int nvstore_capture(void *opaque, const uint8_t *value, size_t vlen,
+                           Error **errp)
 {
-    Slice *s = opaque;
+    NvstoreSlice *s = opaque;
 
     s->p = value;
     s->n = vlen;
@@ -35,17 +35,17 @@ static int capture(void *opaque, const uint8_t *value, size_t vlen,
 /* The key of an entry in NvstoreDir.by_name */
 static char unnamed_key[] = "";
 
-static char *name_key(char *name)
+static char *nvstore_name_key(char *name)
 {
     return name ? name : unnamed_key;
 }
 
-static size_t offset_of(ParseCtx *ctx, const uint8_t *p)
+static size_t nvstore_offset_of(NvstoreParseCtx *ctx, const uint8_t *p)
 {
     return p - ctx->base;
 }
 
-static bool valid_id(const uint8_t *s, size_t len)
+static bool nvstore_valid_id(const uint8_t *s, size_t len)
 {
     size_t i;
 
@@ -60,9 +60,9 @@ static bool valid_id(const uint8_t *s, size_t len)
     return true;
 }
 
-static bool check_id(const char *what, const char *s, Error **errp)
+static bool nvstore_check_id(const char *what, const char *s, Error **errp)
 {
-    if (!valid_id((const uint8_t *)s, strlen(s))) {
+    if (!nvstore_valid_id((const uint8_t *)s, strlen(s))) {
         error_setg(errp, "Invalid %s '%s': it must have 1 to %d printable "
                    "ASCII characters other than space", what, s,
                    NVSTORE_ID_MAX_LEN);
@@ -72,7 +72,7 @@ static bool check_id(const char *what, const char *s, Error **errp)
 }
 
 /* @s is valid UTF-8 */
-static bool valid_name(const uint8_t *s, size_t len)
+static bool nvstore_valid_name(const uint8_t *s, size_t len)
 {
     size_t i;
 
@@ -87,12 +87,12 @@ static bool valid_name(const uint8_t *s, size_t len)
     return true;
 }
 
-static bool check_name(const char *name, Error **errp)
+static bool nvstore_check_name(const char *name, Error **errp)
 {
     size_t len = strlen(name);
 
     if (!g_utf8_validate(name, len, NULL) ||
-        !valid_name((const uint8_t *)name, len)) {
+        !nvstore_valid_name((const uint8_t *)name, len)) {
         error_setg(errp, "Invalid blob name '%s': it must be 1 to %d bytes "
                    "of UTF-8 without control characters", name,
                    NVSTORE_NAME_MAX_LEN);
@@ -101,7 +101,7 @@ static bool check_name(const char *name, Error **errp)
     return true;
 }
 
-static void attr_free(gpointer p)
+static void nvstore_attr_free(gpointer p)
 {
     NvstoreAttr *attr = p;
 
@@ -110,7 +110,7 @@ static void attr_free(gpointer p)
     g_free(attr);
 }
 
-static void entry_free(gpointer p)
+static void nvstore_entry_free(gpointer p)
 {
     NvstoreEntry *e = p;
 
@@ -123,11 +123,11 @@ static void entry_free(gpointer p)
     g_free(e);
 }
 
-static NvstoreEntry *entry_new(void)
+static NvstoreEntry *nvstore_entry_new(void)
 {
     NvstoreEntry *e = g_new0(NvstoreEntry, 1);
 
-    e->attrs = g_ptr_array_new_with_free_func(attr_free);
+    e->attrs = g_ptr_array_new_with_free_func(nvstore_attr_free);
     return e;
 }
 
@@ -136,7 +136,7 @@ const char *nvstore_entry_desc(NvstoreEntry *e)
     return e->name ? e->name : "(unnamed)";
 }
 
-static NvstoreAttr *find_attr(NvstoreEntry *e, const char *name)
+static NvstoreAttr *nvstore_find_attr(NvstoreEntry *e, const char *name)
 {
     guint i;
 
@@ -154,7 +154,7 @@ NvstoreDir *nvstore_dir_new(void)
 {
     NvstoreDir *dir = g_new0(NvstoreDir, 1);
 
-    dir->entries = g_ptr_array_new_with_free_func(entry_free);
+    dir->entries = g_ptr_array_new_with_free_func(nvstore_entry_free);
     dir->by_name = g_hash_table_new(g_str_hash, g_str_equal);
     return dir;
 }
@@ -175,15 +175,15 @@ void nvstore_dir_free(NvstoreDir *dir)
  * The known attributes.  Their values are checked here; a bad value
  * makes the entry unusable (the message goes to *@why).
  */
-static void decode_extent(NvstoreEntry *e, Slice v, char **why)
+static void nvstore_decode_extent(NvstoreEntry *e, NvstoreSlice v, char **why)
 {
     const uint8_t *p = v.p;
     size_t n = v.n;
-    Slice seq, crc;
+    NvstoreSlice seq, crc;
     NvstoreExtent ext;
     Error *err = NULL;
 
-    if (qcrypto_der_decode_seq(&p, &n, capture, &seq, &err) < 0 || n) {
+    if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &seq, &err) < 0 || n) {
         goto bad;
     }
     p = seq.p;
@@ -191,7 +191,7 @@ static void decode_extent(NvstoreEntry *e, Slice v, char **why)
     if (qcrypto_der_decode_uint64(&p, &n, &ext.offset, &err) < 0 ||
         qcrypto_der_decode_uint64(&p, &n, &ext.length, &err) < 0 ||
         qcrypto_der_decode_uint64(&p, &n, &ext.generation, &err) < 0 ||
-        qcrypto_der_decode_octet_str(&p, &n, capture, &crc, &err) < 0) {
+        qcrypto_der_decode_octet_str(&p, &n, nvstore_capture, &crc, &err) < 0) {
         goto bad;
     }
     if (n || crc.n != 4) {
@@ -214,13 +214,13 @@ bad:
     error_free(err);
 }
 
-static void decode_realsize(NvstoreEntry *e, Slice v, char **why)
+static void nvstore_decode_realsize(NvstoreEntry *e, NvstoreSlice v, char **why)
 {
     const uint8_t *p = v.p;
     size_t n = v.n;
-    Slice s;
+    NvstoreSlice s;
 
-    if (qcrypto_der_decode_octet_str(&p, &n, capture, &s, NULL) < 0 ||
+    if (qcrypto_der_decode_octet_str(&p, &n, nvstore_capture, &s, NULL) < 0 ||
         n || s.n != 8) {
         *why = g_strdup("attribute 'realsize' is not an OCTET STRING of "
                         "8 octets");
@@ -236,13 +236,14 @@ static void decode_realsize(NvstoreEntry *e, Slice v, char **why)
  * entry it cannot use either.  A second 'extent', or one that does not
  * decode, leaves that space unknown.
  */
-static void note_space(NvstoreEntry *e, bool mandatory, Slice value)
+static void nvstore_note_space(NvstoreEntry *e, bool mandatory,
+                               NvstoreSlice value)
 {
     NvstoreEntry tmp = { 0 };
     g_autofree char *why = NULL;
 
     if (mandatory && value.p && !e->has_space && !e->space_unknown) {
-        decode_extent(&tmp, value, &why);
+        nvstore_decode_extent(&tmp, value, &why);
         if (!why) {
             e->space = tmp.extent;
             e->has_space = true;
@@ -257,84 +258,87 @@ static void note_space(NvstoreEntry *e, bool mandatory, Slice value)
  * Parse the contents of one SET OF Attribute.  Structural errors fail the
  * whole directory; rule violations make the entry unusable (*@why).
  */
-static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
-                        bool mandatory, unsigned *count, char **why,
-                        Error **errp)
+static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
+                                NvstoreSlice set, bool mandatory,
+                                unsigned *count, char **why, Error **errp)
 {
     const uint8_t *p = set.p;
     size_t n = set.n;
-    Slice prev = { NULL, 0 };
+    NvstoreSlice prev = { NULL, 0 };
 
     while (n) {
         const uint8_t *start = p;
-        Slice whole, name, value = { NULL, 0 };
+        NvstoreSlice whole, name, value = { NULL, 0 };
 
         if (++*count > NVSTORE_ENTRY_MAX_ATTRS) {
             error_setg(errp, "At offset %zu: more than %d attributes",
-                       offset_of(ctx, start), NVSTORE_ENTRY_MAX_ATTRS);
+                       nvstore_offset_of(ctx, start), NVSTORE_ENTRY_MAX_ATTRS);
             return false;
         }
         if (qcrypto_der_peek_seq(p, n)) {
-            Slice seq;
+            NvstoreSlice seq;
             const uint8_t *q;
             size_t m;
 
-            if (qcrypto_der_decode_seq(&p, &n, capture, &seq, errp) < 0) {
+            if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &seq,
+                                       errp) < 0) {
                 goto der_error;
             }
             q = seq.p;
             m = seq.n;
-            if (qcrypto_der_decode_ia5_str(&q, &m, capture, &name,
+            if (qcrypto_der_decode_ia5_str(&q, &m, nvstore_capture, &name,
                                            errp) < 0) {
                 error_prepend(errp, "At offset %zu: attribute name: ",
-                              offset_of(ctx, q));
+                              nvstore_offset_of(ctx, q));
                 return false;
             }
             value.p = q;
             value.n = m;
             if (!m) {
                 error_setg(errp, "At offset %zu: valued attribute without "
-                           "a value", offset_of(ctx, start));
+                           "a value", nvstore_offset_of(ctx, start));
                 return false;
             }
             /* Exactly one value, well-formed DER */
             if (qcrypto_der_decode_any(&q, &m, NVSTORE_ATTR_MAX_DEPTH,
                                        errp) < 0) {
-                error_prepend(errp, "At offset %zu: ", offset_of(ctx, q));
+                error_prepend(errp, "At offset %zu: ",
+                              nvstore_offset_of(ctx, q));
                 return false;
             }
             if (m) {
                 error_setg(errp, "At offset %zu: attribute has more than "
-                           "one value", offset_of(ctx, q));
+                           "one value", nvstore_offset_of(ctx, q));
                 return false;
             }
-        } else if (qcrypto_der_decode_ia5_str(&p, &n, capture, &name,
+        } else if (qcrypto_der_decode_ia5_str(&p, &n, nvstore_capture, &name,
                                               errp) < 0) {
             goto der_error;
         }
         whole.p = start;
         whole.n = p - start;
         if (whole.n > NVSTORE_ATTR_MAX_SIZE) {
-            error_setg(errp, "At offset %zu: attribute larger than %d bytes",
-                       offset_of(ctx, start), NVSTORE_ATTR_MAX_SIZE);
+            error_setg(errp, "At offset %zu: attribute larger than %"
+                       PRId64 " bytes", nvstore_offset_of(ctx, start),
+                       NVSTORE_ATTR_MAX_SIZE);
             return false;
         }
-        if (!valid_id(name.p, name.n)) {
+        if (!nvstore_valid_id(name.p, name.n)) {
             error_setg(errp, "At offset %zu: invalid attribute name",
-                       offset_of(ctx, start));
+                       nvstore_offset_of(ctx, start));
             return false;
         }
         if (prev.p && qcrypto_der_cmp(prev.p, prev.n, whole.p, whole.n) >= 0) {
             error_setg(errp, "At offset %zu: attributes not in ascending "
                        "order of their encodings (X.690 11.6)",
-                       offset_of(ctx, start));
+                       nvstore_offset_of(ctx, start));
             return false;
         }
         prev = whole;
 
         if (name.n == strlen(NVSTORE_ATTR_EXTENT) &&
             !memcmp(name.p, NVSTORE_ATTR_EXTENT, name.n)) {
-            note_space(e, mandatory, value);
+            nvstore_note_space(e, mandatory, value);
         }
         if (*why) {
             continue;       /* already unusable: only check the structure */
@@ -346,7 +350,7 @@ static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
 
             if ((known && (!strcmp(aname, NVSTORE_ATTR_EXTENT) ?
                            e->has_extent : e->has_realsize)) ||
-                find_attr(e, aname)) {
+                nvstore_find_attr(e, aname)) {
                 *why = g_strdup_printf("attribute '%s' appears twice", aname);
             } else if (known && !mandatory) {
                 *why = g_strdup_printf("attribute '%s' must be mandatory",
@@ -354,9 +358,9 @@ static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
             } else if (known && !value.p) {
                 *why = g_strdup_printf("attribute '%s' needs a value", aname);
             } else if (!strcmp(aname, NVSTORE_ATTR_EXTENT)) {
-                decode_extent(e, value, why);
+                nvstore_decode_extent(e, value, why);
             } else if (!strcmp(aname, NVSTORE_ATTR_REALSIZE)) {
-                decode_realsize(e, value, why);
+                nvstore_decode_realsize(e, value, why);
             } else if (mandatory) {
                 *why = g_strdup_printf("unknown mandatory attribute '%s'",
                                        aname);
@@ -373,40 +377,44 @@ static bool parse_attrs(ParseCtx *ctx, NvstoreEntry *e, Slice set,
     return true;
 
 der_error:
-    error_prepend(errp, "At offset %zu: attribute: ", offset_of(ctx, p));
+    error_prepend(errp, "At offset %zu: attribute: ",
+                  nvstore_offset_of(ctx, p));
     return false;
 }
 
 /* Parse the contents of one Entry SEQUENCE into @e */
-static bool parse_entry(ParseCtx *ctx, NvstoreEntry *e, Slice c,
-                        Error **errp)
+static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
+                                NvstoreSlice c, Error **errp)
 {
     const uint8_t *p = c.p;
     size_t n = c.n;
-    Slice nvram, type, mand, opt, data, name;
+    NvstoreSlice nvram, type, mand, opt, data, name;
     g_autofree char *why = NULL;
     unsigned count = 0;
     const uint8_t *q;
     size_t m;
 
-    if (qcrypto_der_decode_seq(&p, &n, capture, &nvram, errp) < 0) {
-        error_prepend(errp, "At offset %zu: nvram: ", offset_of(ctx, p));
+    if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &nvram, errp) < 0) {
+        error_prepend(errp, "At offset %zu: nvram: ",
+                      nvstore_offset_of(ctx, p));
         return false;
     }
     if (n) {
         q = p;
-        if (qcrypto_der_decode_utf8_str(&p, &n, capture, &name, errp) < 0) {
-            error_prepend(errp, "At offset %zu: name: ", offset_of(ctx, q));
+        if (qcrypto_der_decode_utf8_str(&p, &n, nvstore_capture, &name,
+                                        errp) < 0) {
+            error_prepend(errp, "At offset %zu: name: ",
+                          nvstore_offset_of(ctx, q));
             return false;
         }
-        if (!valid_name(name.p, name.n)) {
+        if (!nvstore_valid_name(name.p, name.n)) {
             error_setg(errp, "At offset %zu: invalid blob name",
-                       offset_of(ctx, q));
+                       nvstore_offset_of(ctx, q));
             return false;
         }
         if (n) {
             error_setg(errp, "At offset %zu: unexpected data after the name",
-                       offset_of(ctx, p));
+                       nvstore_offset_of(ctx, p));
             return false;
         }
         e->name = g_strndup((const char *)name.p, name.n);
@@ -414,39 +422,41 @@ static bool parse_entry(ParseCtx *ctx, NvstoreEntry *e, Slice c,
 
     q = nvram.p;
     m = nvram.n;
-    if (qcrypto_der_decode_ia5_str(&q, &m, capture, &type, errp) < 0) {
-        error_prepend(errp, "At offset %zu: type: ", offset_of(ctx, q));
+    if (qcrypto_der_decode_ia5_str(&q, &m, nvstore_capture, &type, errp) < 0) {
+        error_prepend(errp, "At offset %zu: type: ", nvstore_offset_of(ctx, q));
         return false;
     }
-    if (!valid_id(type.p, type.n)) {
+    if (!nvstore_valid_id(type.p, type.n)) {
         error_setg(errp, "At offset %zu: invalid blob type",
-                   offset_of(ctx, type.p));
+                   nvstore_offset_of(ctx, type.p));
         return false;
     }
     e->type = g_strndup((const char *)type.p, type.n);
-    if (qcrypto_der_decode_set(&q, &m, capture, &mand, errp) < 0) {
+    if (qcrypto_der_decode_set(&q, &m, nvstore_capture, &mand, errp) < 0) {
         error_prepend(errp, "At offset %zu: mandatory attributes: ",
-                      offset_of(ctx, q));
+                      nvstore_offset_of(ctx, q));
         return false;
     }
-    if (!parse_attrs(ctx, e, mand, true, &count, &why, errp)) {
+    if (!nvstore_parse_attrs(ctx, e, mand, true, &count, &why, errp)) {
         return false;
     }
-    if (qcrypto_der_decode_set(&q, &m, capture, &opt, errp) < 0) {
+    if (qcrypto_der_decode_set(&q, &m, nvstore_capture, &opt, errp) < 0) {
         error_prepend(errp, "At offset %zu: optional attributes: ",
-                      offset_of(ctx, q));
+                      nvstore_offset_of(ctx, q));
         return false;
     }
-    if (!parse_attrs(ctx, e, opt, false, &count, &why, errp)) {
+    if (!nvstore_parse_attrs(ctx, e, opt, false, &count, &why, errp)) {
         return false;
     }
-    if (qcrypto_der_decode_octet_str(&q, &m, capture, &data, errp) < 0) {
-        error_prepend(errp, "At offset %zu: data: ", offset_of(ctx, q));
+    if (qcrypto_der_decode_octet_str(&q, &m, nvstore_capture, &data,
+                                     errp) < 0) {
+        error_prepend(errp, "At offset %zu: data: ",
+                      nvstore_offset_of(ctx, q));
         return false;
     }
     if (m) {
         error_setg(errp, "At offset %zu: unexpected data after the nvram "
-                   "data", offset_of(ctx, q));
+                   "data", nvstore_offset_of(ctx, q));
         return false;
     }
 
@@ -476,14 +486,14 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
 {
     ERRP_GUARD();
     g_autoptr(NvstoreDir) dir = nvstore_dir_new();
-    ParseCtx ctx = { .base = buf };
+    NvstoreParseCtx ctx = { .base = buf };
     const uint8_t *p = buf;
     size_t n = len;
-    Slice prev = { NULL, 0 };
+    NvstoreSlice prev = { NULL, 0 };
 
     if (len > NVSTORE_DIR_MAX_SIZE) {
         error_setg(errp, "nvstore directory: %zu bytes, more than the limit "
-                   "of %d", len, NVSTORE_DIR_MAX_SIZE);
+                   "of %" PRId64, len, NVSTORE_DIR_MAX_SIZE);
         return NULL;
     }
     if (qcrypto_der_decode_set_indefinite(&p, &n, errp) < 0) {
@@ -493,11 +503,11 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
     for (ctx.index = 0; !qcrypto_der_decode_eoc(&p, &n); ctx.index++) {
         const uint8_t *start = p;
         NvstoreEntry *e;
-        Slice c;
+        NvstoreSlice c;
 
         if (!n) {
             error_setg(errp, "nvstore directory: truncated at offset %zu: "
-                       "no end-of-contents", offset_of(&ctx, p));
+                       "no end-of-contents", nvstore_offset_of(&ctx, p));
             return NULL;
         }
         if (ctx.index == NVSTORE_DIR_MAX_ENTRIES) {
@@ -505,31 +515,32 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
                        NVSTORE_DIR_MAX_ENTRIES);
             return NULL;
         }
-        if (qcrypto_der_decode_seq(&p, &n, capture, &c, errp) < 0) {
+        if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &c, errp) < 0) {
             error_prepend(errp, "nvstore directory: entry #%u at offset "
-                          "%zu: ", ctx.index, offset_of(&ctx, start));
+                          "%zu: ", ctx.index, nvstore_offset_of(&ctx, start));
             return NULL;
         }
-        e = entry_new();
+        e = nvstore_entry_new();
         g_ptr_array_add(dir->entries, e);
-        if (!parse_entry(&ctx, e, c, errp)) {
+        if (!nvstore_parse_entry(&ctx, e, c, errp)) {
             error_prepend(errp, "nvstore directory: entry #%u: ", ctx.index);
             return NULL;
         }
         if (prev.p && qcrypto_der_cmp(prev.p, prev.n, start, p - start) >= 0) {
             error_setg(errp, "nvstore directory: entry #%u at offset %zu: "
                        "entries not in ascending order of their encodings "
-                       "(X.690 11.6)", ctx.index, offset_of(&ctx, start));
+                       "(X.690 11.6)", ctx.index,
+                       nvstore_offset_of(&ctx, start));
             return NULL;
         }
         prev.p = start;
         prev.n = p - start;
-        if (g_hash_table_contains(dir->by_name, name_key(e->name))) {
+        if (g_hash_table_contains(dir->by_name, nvstore_name_key(e->name))) {
             error_setg(errp, "nvstore directory: entry #%u: duplicate blob "
                        "name '%s'", ctx.index, nvstore_entry_desc(e));
             return NULL;
         }
-        g_hash_table_insert(dir->by_name, name_key(e->name), e);
+        g_hash_table_insert(dir->by_name, nvstore_name_key(e->name), e);
         if (e->unusable) {
             e->raw = g_memdup2(start, p - start);
             e->raw_len = p - start;
@@ -537,7 +548,7 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
     }
     if (n) {
         error_setg(errp, "nvstore directory: %zu bytes of trailing data at "
-                   "offset %zu", n, offset_of(&ctx, p));
+                   "offset %zu", n, nvstore_offset_of(&ctx, p));
         return NULL;
     }
     return g_steal_pointer(&dir);
@@ -545,14 +556,14 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
 
 /* ---- Encoding ---------------------------------------------------------- */
 
-typedef struct Encoded {
+typedef struct NvstoreEncoded {
     uint8_t *p;
     size_t n;
-} Encoded;
+} NvstoreEncoded;
 
-static Encoded flush(QCryptoEncodeContext *ctx)
+static NvstoreEncoded nvstore_encode_flush(QCryptoEncodeContext *ctx)
 {
-    Encoded enc;
+    NvstoreEncoded enc;
 
     enc.n = qcrypto_der_encode_ctx_buffer_len(ctx);
     enc.p = g_malloc(enc.n);
@@ -560,13 +571,14 @@ static Encoded flush(QCryptoEncodeContext *ctx)
     return enc;
 }
 
-static void encoded_clear(gpointer p)
+static void nvstore_encoded_clear(gpointer p)
 {
-    g_free(((Encoded *)p)->p);
+    g_free(((NvstoreEncoded *)p)->p);
 }
 
-static Encoded encode_attr(const char *name, const uint8_t *value,
-                           size_t value_len)
+static NvstoreEncoded nvstore_encode_attr(const char *name,
+                                          const uint8_t *value,
+                                          size_t value_len)
 {
     QCryptoEncodeContext *ctx = qcrypto_der_encode_ctx_new();
 
@@ -578,39 +590,39 @@ static Encoded encode_attr(const char *name, const uint8_t *value,
     } else {
         qcrypto_der_encode_ia5_str(ctx, name, strlen(name));
     }
-    return flush(ctx);
+    return nvstore_encode_flush(ctx);
 }
 
 /* Add the elements of @set to @ctx; @set must outlive @ctx */
-static void encode_elements(QCryptoEncodeContext *ctx, GArray *set)
+static void nvstore_encode_elements(QCryptoEncodeContext *ctx, GArray *set)
 {
     guint i;
 
     for (i = 0; i < set->len; i++) {
-        Encoded *enc = &g_array_index(set, Encoded, i);
+        NvstoreEncoded *enc = &g_array_index(set, NvstoreEncoded, i);
 
         qcrypto_der_encode_raw(ctx, enc->p, enc->n);
     }
 }
 
-static Encoded encode_entry(NvstoreEntry *e)
+static NvstoreEncoded nvstore_encode_entry(NvstoreEntry *e)
 {
-    g_autoptr(GArray) mand = g_array_new(false, false, sizeof(Encoded));
-    g_autoptr(GArray) opt = g_array_new(false, false, sizeof(Encoded));
+    g_autoptr(GArray) mand = g_array_new(false, false, sizeof(NvstoreEncoded));
+    g_autoptr(GArray) opt = g_array_new(false, false, sizeof(NvstoreEncoded));
     QCryptoEncodeContext *ctx;
     uint8_t realsize[8];
-    Encoded attr;
+    NvstoreEncoded attr;
     guint i;
 
     if (e->unusable) {
-        return (Encoded) { g_memdup2(e->raw, e->raw_len), e->raw_len };
+        return (NvstoreEncoded) { g_memdup2(e->raw, e->raw_len), e->raw_len };
     }
-    g_array_set_clear_func(mand, encoded_clear);
-    g_array_set_clear_func(opt, encoded_clear);
+    g_array_set_clear_func(mand, nvstore_encoded_clear);
+    g_array_set_clear_func(opt, nvstore_encoded_clear);
 
     if (e->has_extent) {
         uint8_t crc[4];
-        Encoded value;
+        NvstoreEncoded value;
 
         stl_be_p(crc, e->extent.crc32c);
         ctx = qcrypto_der_encode_ctx_new();
@@ -620,26 +632,26 @@ static Encoded encode_entry(NvstoreEntry *e)
         qcrypto_der_encode_uint64(ctx, e->extent.generation);
         qcrypto_der_encode_octet_str(ctx, crc, sizeof(crc));
         qcrypto_der_encode_seq_end(ctx);
-        value = flush(ctx);
-        attr = encode_attr(NVSTORE_ATTR_EXTENT, value.p, value.n);
+        value = nvstore_encode_flush(ctx);
+        attr = nvstore_encode_attr(NVSTORE_ATTR_EXTENT, value.p, value.n);
         g_array_append_val(mand, attr);
         g_free(value.p);
     }
     if (e->has_realsize) {
-        Encoded value;
+        NvstoreEncoded value;
 
         stq_be_p(realsize, e->realsize);
         ctx = qcrypto_der_encode_ctx_new();
         qcrypto_der_encode_octet_str(ctx, realsize, sizeof(realsize));
-        value = flush(ctx);
-        attr = encode_attr(NVSTORE_ATTR_REALSIZE, value.p, value.n);
+        value = nvstore_encode_flush(ctx);
+        attr = nvstore_encode_attr(NVSTORE_ATTR_REALSIZE, value.p, value.n);
         g_array_append_val(mand, attr);
         g_free(value.p);
     }
     for (i = 0; i < e->attrs->len; i++) {
         NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
 
-        attr = encode_attr(a->name, a->value, a->value_len);
+        attr = nvstore_encode_attr(a->name, a->value, a->value_len);
         g_array_append_val(opt, attr);
     }
 
@@ -648,10 +660,10 @@ static Encoded encode_entry(NvstoreEntry *e)
     qcrypto_der_encode_seq_begin(ctx);
     qcrypto_der_encode_ia5_str(ctx, e->type, strlen(e->type));
     qcrypto_der_encode_set_begin(ctx);
-    encode_elements(ctx, mand);
+    nvstore_encode_elements(ctx, mand);
     qcrypto_der_encode_set_end(ctx);
     qcrypto_der_encode_set_begin(ctx);
-    encode_elements(ctx, opt);
+    nvstore_encode_elements(ctx, opt);
     qcrypto_der_encode_set_end(ctx);
     qcrypto_der_encode_octet_str(ctx, e->data, e->data_len);
     qcrypto_der_encode_seq_end(ctx);
@@ -659,35 +671,38 @@ static Encoded encode_entry(NvstoreEntry *e)
         qcrypto_der_encode_utf8_str(ctx, e->name, strlen(e->name));
     }
     qcrypto_der_encode_seq_end(ctx);
-    return flush(ctx);
+    return nvstore_encode_flush(ctx);
 }
 
 uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp)
 {
-    g_autoptr(GArray) entries = g_array_new(false, false, sizeof(Encoded));
+    g_autoptr(GArray) entries = g_array_new(false, false,
+                                            sizeof(NvstoreEncoded));
     QCryptoEncodeContext *ctx;
-    Encoded out;
+    NvstoreEncoded out;
     guint i;
 
-    g_array_set_clear_func(entries, encoded_clear);
+    g_array_set_clear_func(entries, nvstore_encoded_clear);
     for (i = 0; i < dir->entries->len; i++) {
-        Encoded enc = encode_entry(g_ptr_array_index(dir->entries, i));
+        NvstoreEncoded enc =
+            nvstore_encode_entry(g_ptr_array_index(dir->entries, i));
 
         g_array_append_val(entries, enc);
     }
     ctx = qcrypto_der_encode_ctx_new();
     qcrypto_der_encode_set_indefinite_begin(ctx);
-    encode_elements(ctx, entries);
+    nvstore_encode_elements(ctx, entries);
     qcrypto_der_encode_set_end(ctx);
     if (qcrypto_der_encode_ctx_buffer_len(ctx) > NVSTORE_DIR_MAX_SIZE) {
         error_setg(errp, "nvstore directory would be %zu bytes, more than "
-                   "the limit of %d", qcrypto_der_encode_ctx_buffer_len(ctx),
+                   "the limit of %" PRId64,
+                   qcrypto_der_encode_ctx_buffer_len(ctx),
                    NVSTORE_DIR_MAX_SIZE);
-        out = flush(ctx);
+        out = nvstore_encode_flush(ctx);
         g_free(out.p);
         return NULL;
     }
-    out = flush(ctx);
+    out = nvstore_encode_flush(ctx);
     *len = out.n;
     return out.p;
 }
@@ -704,8 +719,8 @@ NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
 {
     NvstoreEntry *e;
 
-    if ((name && !check_name(name, errp)) ||
-        !check_id("blob type", type, errp)) {
+    if ((name && !nvstore_check_name(name, errp)) ||
+        !nvstore_check_id("blob type", type, errp)) {
         return NULL;
     }
     if (nvstore_dir_lookup(dir, name)) {
@@ -718,11 +733,11 @@ NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
                    NVSTORE_DIR_MAX_ENTRIES);
         return NULL;
     }
-    e = entry_new();
+    e = nvstore_entry_new();
     e->name = g_strdup(name);
     e->type = g_strdup(type);
     g_ptr_array_add(dir->entries, e);
-    g_hash_table_insert(dir->by_name, name_key(e->name), e);
+    g_hash_table_insert(dir->by_name, nvstore_name_key(e->name), e);
     return e;
 }
 
@@ -819,7 +834,7 @@ bool nvstore_entry_set_realsize(NvstoreEntry *e, uint64_t realsize,
 
 const NvstoreAttr *nvstore_entry_get_attr(NvstoreEntry *e, const char *name)
 {
-    return find_attr(e, name);
+    return nvstore_find_attr(e, name);
 }
 
 bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
@@ -828,10 +843,10 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
 {
     ERRP_GUARD();
     NvstoreAttr *attr;
-    Encoded enc;
+    NvstoreEncoded enc;
 
     if (!nvstore_entry_check_usable(e, errp) ||
-        !check_id("attribute name", name, errp)) {
+        !nvstore_check_id("attribute name", name, errp)) {
         return false;
     }
     if (!strcmp(name, NVSTORE_ATTR_EXTENT) ||
@@ -855,14 +870,14 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
             return false;
         }
     }
-    enc = encode_attr(name, value, value_len);
+    enc = nvstore_encode_attr(name, value, value_len);
     g_free(enc.p);
     if (enc.n > NVSTORE_ATTR_MAX_SIZE) {
-        error_setg(errp, "Attribute '%s' is larger than %d bytes", name,
-                   NVSTORE_ATTR_MAX_SIZE);
+        error_setg(errp, "Attribute '%s' is larger than %" PRId64 " bytes",
+                   name, NVSTORE_ATTR_MAX_SIZE);
         return false;
     }
-    attr = find_attr(e, name);
+    attr = nvstore_find_attr(e, name);
     if (!attr) {
         if (e->attrs->len + e->has_extent + e->has_realsize >=
             NVSTORE_ENTRY_MAX_ATTRS) {
@@ -883,7 +898,7 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
 
 bool nvstore_entry_del_attr(NvstoreEntry *e, const char *name)
 {
-    NvstoreAttr *attr = find_attr(e, name);
+    NvstoreAttr *attr = nvstore_find_attr(e, name);
 
     if (!attr || e->unusable) {
         return false;

@@ -12,21 +12,19 @@
 #ifndef BLOCK_NVSTORE_DIR_H
 #define BLOCK_NVSTORE_DIR_H
 
-#include "block/nvstore.h"
+#include "qemu/units.h"
+#include "block/nvstore-types.h"
 
 /* Limits of the specification ("Limits") */
-#define NVSTORE_DIR_MAX_SIZE        (16 * 1024 * 1024)
+#define NVSTORE_DIR_MAX_SIZE        (16 * MiB)
 #define NVSTORE_DIR_MAX_ENTRIES     65536
 #define NVSTORE_ENTRY_MAX_ATTRS     64
-#define NVSTORE_ATTR_MAX_SIZE       (64 * 1024)
+#define NVSTORE_ATTR_MAX_SIZE       (64 * KiB)
 #define NVSTORE_ATTR_MAX_DEPTH      8
 #define NVSTORE_ID_MAX_LEN          64
 #define NVSTORE_NAME_MAX_LEN        255
 
-/* Until block/nvstore.c says NVSTORE_BLOB_TYPE_RAW: to be removed */
-#define NVSTORE_TYPE_RAW            NVSTORE_BLOB_TYPE_RAW
-
-/* Attributes defined by this version (blob types: block/nvstore.h) */
+/* Attributes defined by this version (blob types: nvstore-types.h) */
 #define NVSTORE_ATTR_EXTENT         "extent"
 #define NVSTORE_ATTR_REALSIZE       "realsize"
 
