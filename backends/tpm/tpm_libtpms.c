@@ -217,11 +217,15 @@ static TPM_RESULT tpm_libtpms_nvram_loaddata(unsigned char **data,
     return TPM_SUCCESS;
 }
 
-static TPM_RESULT tpm_libtpms_nvram_storedata(const unsigned char *data,
-                                              uint32_t length,
-                                              uint32_t tpm_number,
-                                              const char *name)
+/*
+ * Replace the contents of the blob libtpms calls @name by @data (taken),
+ * or delete them if @data is NULL.  A blob that does not exist, or has
+ * nothing to delete, is a failure if @must_exist.
+ */
+static TPM_RESULT tpm_libtpms_nvram_set(const char *name, GBytes *data,
+                                        bool must_exist)
 {
+    g_autoptr(GBytes) bytes = data;
     TPMLibtpms *s = tpm_libtpms_instance;
     TPMLibtpmsBlob *b;
 
@@ -231,34 +235,29 @@ static TPM_RESULT tpm_libtpms_nvram_storedata(const unsigned char *data,
 
     QEMU_LOCK_GUARD(&s->blob_lock);
     b = tpm_libtpms_find_blob(s, name);
-    if (!b) {
-        return TPM_FAIL;
+    if (!b || (!bytes && !b->data)) {
+        return must_exist ? TPM_FAIL : TPM_SUCCESS;
     }
     /* No block I/O here: this may run on the worker thread */
-    tpm_libtpms_set_blob(b, g_bytes_new(data, length));
-    trace_tpm_libtpms_nvram_store(name, length);
+    tpm_libtpms_set_blob(b, g_steal_pointer(&bytes));
     return TPM_SUCCESS;
+}
+
+static TPM_RESULT tpm_libtpms_nvram_storedata(const unsigned char *data,
+                                              uint32_t length,
+                                              uint32_t tpm_number,
+                                              const char *name)
+{
+    trace_tpm_libtpms_nvram_store(name, length);
+    return tpm_libtpms_nvram_set(name, g_bytes_new(data, length), true);
 }
 
 static TPM_RESULT tpm_libtpms_nvram_deletename(uint32_t tpm_number,
                                                const char *name,
                                                TPM_BOOL mustExist)
 {
-    TPMLibtpms *s = tpm_libtpms_instance;
-    TPMLibtpmsBlob *b;
-
-    if (!s) {
-        return TPM_FAIL;
-    }
-
-    QEMU_LOCK_GUARD(&s->blob_lock);
-    b = tpm_libtpms_find_blob(s, name);
-    if (!b || !b->data) {
-        return mustExist ? TPM_FAIL : TPM_SUCCESS;
-    }
-    tpm_libtpms_set_blob(b, NULL);
     trace_tpm_libtpms_nvram_delete(name);
-    return TPM_SUCCESS;
+    return tpm_libtpms_nvram_set(name, NULL, mustExist);
 }
 
 static TPM_RESULT tpm_libtpms_io_init(void)

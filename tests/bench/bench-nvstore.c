@@ -107,36 +107,17 @@ static void bench_nvstore(const char *dir, bool qcow2, size_t size, int n,
     unlink(path);
 }
 
-static void bench_floor(const char *dir, size_t size, int n, int64_t *t)
+/*
+ * The floor: @size bytes written with pwrite and made durable with one
+ * fdatasync.  With @layout, nvstore's write pattern instead: the data, a
+ * small directory elsewhere and a 40-byte slot, alternating between two
+ * places as nvstore does, then one fdatasync: what the layout costs,
+ * without QEMU's block layer.
+ */
+static void bench_floor(const char *dir, size_t size, int n, int64_t *t,
+                        bool layout)
 {
     g_autofree char *path = g_strdup_printf("%s/floor", dir);
-    g_autofree uint8_t *buf = g_malloc(size);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    int i;
-
-    g_assert(fd >= 0);
-    memset(buf, 0x5a, size);
-    for (i = 0; i < n; i++) {
-        int64_t start = now_ns();
-
-        buf[i % size] ^= 0xff;
-        g_assert(pwrite(fd, buf, size, 0) == size);
-        g_assert(fdatasync(fd) == 0);
-        t[i] = now_ns() - start;
-    }
-    close(fd);
-    unlink(path);
-}
-
-/*
- * The floor with nvstore's write pattern: the data, a small directory
- * elsewhere and a 40-byte slot, alternating between two places as
- * nvstore does, then one fdatasync.  What the layout costs, without
- * QEMU's block layer.
- */
-static void bench_floor3(const char *dir, size_t size, int n, int64_t *t)
-{
-    g_autofree char *path = g_strdup_printf("%s/floor3", dir);
     g_autofree uint8_t *buf = g_malloc(size);
     uint8_t small[64] = { 0 };
     uint64_t area = ROUND_UP(size + sizeof(small), 4096);
@@ -150,10 +131,14 @@ static void bench_floor3(const char *dir, size_t size, int n, int64_t *t)
         int64_t start = now_ns();
 
         buf[i % size] ^= 0xff;
-        small[0] = i;
-        g_assert(pwrite(fd, buf, size, base + 4096) == size);
-        g_assert(pwrite(fd, small, 60, base) == 60);
-        g_assert(pwrite(fd, small, 40, 4096 * (1 + i % 2)) == 40);
+        if (layout) {
+            small[0] = i;
+            g_assert(pwrite(fd, buf, size, base + 4096) == size);
+            g_assert(pwrite(fd, small, 60, base) == 60);
+            g_assert(pwrite(fd, small, 40, 4096 * (1 + i % 2)) == 40);
+        } else {
+            g_assert(pwrite(fd, buf, size, 0) == size);
+        }
         g_assert(fdatasync(fd) == 0);
         t[i] = now_ns() - start;
     }
@@ -210,9 +195,9 @@ static int cmd_update(const char *dir, int n)
         g_autofree char *e = g_strdup_printf("update-floor-3-writes %zu",
                                              size);
 
-        bench_floor(dir, size, n, t);
+        bench_floor(dir, size, n, t, false);
         print_stats(c, t, n);
-        bench_floor3(dir, size, n, t);
+        bench_floor(dir, size, n, t, true);
         print_stats(e, t, n);
         bench_nvstore(dir, false, size, n, t);
         print_stats(a, t, n);
@@ -230,9 +215,9 @@ static int cmd_flushes(const char *dir, const char *kind, size_t size, int n)
     g_autofree int64_t *t = g_new(int64_t, MAX(n, 1));
 
     if (!strcmp(kind, "floor")) {
-        bench_floor(dir, size, n, t);
+        bench_floor(dir, size, n, t, false);
     } else if (!strcmp(kind, "floor-3-writes")) {
-        bench_floor3(dir, size, n, t);
+        bench_floor(dir, size, n, t, true);
     } else if (!strcmp(kind, "swtpm-dir")) {
         bench_swtpm_dir(dir, size, n, t);
     } else {

@@ -59,6 +59,17 @@ static void assert_blob(BlockBackend *blk, const char *name, GByteArray *b)
     g_assert_cmpmem(data, len, b->data, b->len);
 }
 
+/* Open the image at @path with @flags: blobs "a" and "b" hold @a and @b */
+static void assert_image(const char *path, int flags, GByteArray *a,
+                         GByteArray *b)
+{
+    BlockBackend *blk = open_image(path, flags, &error_abort);
+
+    assert_blob(blk, "a", a);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+}
+
 static void put(BlockBackend *blk, const char *name, const char *type,
                 GByteArray *b)
 {
@@ -323,10 +334,7 @@ static void test_torn_commit(void)
     /* And commits go on from there */
     put(blk, "a", "raw", a2);
     blk_unref(blk);
-    blk = open_image(path, 0, &error_abort);
-    assert_blob(blk, "a", a2);
-    assert_blob(blk, "b", b);
-    blk_unref(blk);
+    assert_image(path, 0, a2, b);
     unlink(path);
 }
 
@@ -401,19 +409,13 @@ static void test_write_error(void)
         assert_blob(blk, "b", b);
         blk_unref(blk);
 
-        blk = open_image(path, BDRV_O_RDWR, &error_abort);
-        assert_blob(blk, "a", a1);
-        assert_blob(blk, "b", b);
-        blk_unref(blk);
+        assert_image(path, BDRV_O_RDWR, a1, b);
     }
 
     blk = open_image(path, BDRV_O_RDWR, &error_abort);
     put(blk, "a", "raw", a2);
     blk_unref(blk);
-    blk = open_image(path, 0, &error_abort);
-    assert_blob(blk, "a", a2);
-    assert_blob(blk, "b", b);
-    blk_unref(blk);
+    assert_image(path, 0, a2, b);
     unlink(path);
 }
 
