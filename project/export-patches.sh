@@ -13,7 +13,10 @@
 #
 #   Body paragraphs (the commit message), until the next "Subject:".
 #
-# Every overlay file must belong to exactly one patch.  The cover letter's
+# Every overlay file must belong to exactly one patch.  A patch that needs
+# an earlier state of a file that a later patch changes again names
+# project/steps/X.patch, X as it is at that patch (pristine + that diff);
+# X.patch, in the later patch, is always against pristine.  The cover letter's
 # subject and text come from project/cover-letter (first line: subject).  The patches go to
 # OUTDIR (default build/patches).  With --check, the series is also
 # applied with "git am" to a fresh pristine tree and checked with
@@ -71,8 +74,12 @@ commit_patch() {
         fi
         used[$f]=1
         if [[ $f == *.patch ]]; then
+            # A patch sets the file to pristine + patch, whatever an
+            # earlier step of the same file (project/steps/) made of it
             target=${f%.patch}
-            patch -s -F0 -r - --no-backup-if-mismatch "$WORK/$target" "$top/$f"
+            target=${target#project/steps/}
+            patch -s -F0 -r - --no-backup-if-mismatch -o "$WORK/$target" \
+                "$B/pristine/$target" "$top/$f"
         else
             mkdir -p "$(dirname "$WORK/$f")"
             cp "$top/$f" "$WORK/$f"

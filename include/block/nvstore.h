@@ -10,18 +10,20 @@
  * and re-opened underneath it (internal snapshot goto, cache
  * invalidation after migration).
  *
- * The functions may be called from the main loop (outside coroutines,
- * with the BQL) or from a coroutine.  They fail with an Error when the
- * BlockBackend has no medium or its node is not an nvstore node (filters
- * above it are skipped).
+ * Each function nvstore_blob_X() may be called from the main loop
+ * (outside coroutines, with the BQL) or from a coroutine; its coroutine
+ * version nvstore_co_blob_X(), from a coroutine only.  The former are
+ * generated (scripts/block-coroutine-wrapper.py).  They take the block
+ * graph lock themselves, as the blk_*() functions do.  They fail with an
+ * Error when the BlockBackend has no medium or its node is not an nvstore
+ * node (filters above it are skipped).
  */
 
 #ifndef BLOCK_NVSTORE_H
 #define BLOCK_NVSTORE_H
 
-/* Blob types (docs/interop/nvstore.rst, "Blob types") */
-#define NVSTORE_BLOB_TYPE_TPM   "tpm"
-#define NVSTORE_BLOB_TYPE_RAW   "raw"
+#include "block/block-common.h"
+#include "block/nvstore-types.h"
 
 /**
  * NvstoreBlobAttr:
@@ -115,8 +117,12 @@ void nvstore_blob_info_clear(NvstoreBlobInfo *info);
  *
  * Returns: 0 on success, a negative errno value on failure.
  */
-int nvstore_blob_commit(BlockBackend *blk, const NvstoreBlobUpdate *updates,
-                        size_t n, Error **errp);
+int coroutine_fn nvstore_co_blob_commit(BlockBackend *blk,
+                                        const NvstoreBlobUpdate *updates,
+                                        size_t n, Error **errp);
+int co_wrapper_mixed nvstore_blob_commit(BlockBackend *blk,
+                                         const NvstoreBlobUpdate *updates,
+                                         size_t n, Error **errp);
 
 /**
  * nvstore_blob_read:
@@ -131,8 +137,12 @@ int nvstore_blob_commit(BlockBackend *blk, const NvstoreBlobUpdate *updates,
  * Returns: 0 on success; -ENOENT if there is no such blob; another
  * negative errno value (-EIO for a checksum mismatch) on failure.
  */
-int nvstore_blob_read(BlockBackend *blk, const char *name, uint8_t **data,
-                      size_t *len, Error **errp);
+int coroutine_fn nvstore_co_blob_read(BlockBackend *blk, const char *name,
+                                      uint8_t **data, size_t *len,
+                                      Error **errp);
+int co_wrapper_mixed nvstore_blob_read(BlockBackend *blk, const char *name,
+                                       uint8_t **data, size_t *len,
+                                       Error **errp);
 
 /**
  * nvstore_blob_get_info:
@@ -144,8 +154,13 @@ int nvstore_blob_read(BlockBackend *blk, const char *name, uint8_t **data,
  * Returns: 0 on success, -ENOENT if there is no such blob, -ENOTSUP if
  * this version cannot use it, another negative errno value on failure.
  */
-int nvstore_blob_get_info(BlockBackend *blk, const char *name,
-                          NvstoreBlobInfo *info, Error **errp);
+int coroutine_fn nvstore_co_blob_get_info(BlockBackend *blk,
+                                          const char *name,
+                                          NvstoreBlobInfo *info, Error **errp);
+int co_wrapper_mixed nvstore_blob_get_info(BlockBackend *blk,
+                                           const char *name,
+                                           NvstoreBlobInfo *info,
+                                           Error **errp);
 
 /**
  * nvstore_blob_open:
@@ -164,9 +179,16 @@ int nvstore_blob_get_info(BlockBackend *blk, const char *name,
  * Returns: 0 if the blob existed, 1 if it was created, a negative errno
  * value on failure (-EINVAL if it exists with another type).
  */
-int nvstore_blob_open(BlockBackend *blk, const char *name, const char *type,
-                      const NvstoreBlobAttr *attrs, size_t nb_attrs,
-                      NvstoreBlobInfo *info, Error **errp);
+int coroutine_fn nvstore_co_blob_open(BlockBackend *blk, const char *name,
+                                      const char *type,
+                                      const NvstoreBlobAttr *attrs,
+                                      size_t nb_attrs, NvstoreBlobInfo *info,
+                                      Error **errp);
+int co_wrapper_mixed nvstore_blob_open(BlockBackend *blk, const char *name,
+                                       const char *type,
+                                       const NvstoreBlobAttr *attrs,
+                                       size_t nb_attrs,
+                                       NvstoreBlobInfo *info, Error **errp);
 
 /**
  * nvstore_blob_get_attr:
@@ -181,9 +203,14 @@ int nvstore_blob_open(BlockBackend *blk, const char *name, const char *type,
  * Returns: 0 on success, -ENOENT if there is no such blob or attribute,
  * another negative errno value on failure.
  */
-int nvstore_blob_get_attr(BlockBackend *blk, const char *name,
-                          const char *attr, uint8_t **value, size_t *len,
-                          Error **errp);
+int coroutine_fn nvstore_co_blob_get_attr(BlockBackend *blk,
+                                          const char *name, const char *attr,
+                                          uint8_t **value, size_t *len,
+                                          Error **errp);
+int co_wrapper_mixed nvstore_blob_get_attr(BlockBackend *blk,
+                                           const char *name,
+                                           const char *attr, uint8_t **value,
+                                           size_t *len, Error **errp);
 
 /**
  * nvstore_blob_list:
@@ -193,6 +220,7 @@ int nvstore_blob_get_attr(BlockBackend *blk, const char *name,
  * Returns: the names of all blobs, usable or not, sorted (free with
  * g_strfreev()); NULL on failure.
  */
-char **nvstore_blob_list(BlockBackend *blk, Error **errp);
+char ** coroutine_fn nvstore_co_blob_list(BlockBackend *blk, Error **errp);
+char ** co_wrapper_mixed nvstore_blob_list(BlockBackend *blk, Error **errp);
 
 #endif /* BLOCK_NVSTORE_H */

@@ -1,0 +1,426 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * nvstore: the update protocol (docs/interop/nvstore.rst, "Updating an
+ * image").  A commit applies a set of blob updates to a copy of the
+ * committed directory, places the new data and the new directory in
+ * space that the committed directory does not reference, grows the
+ * child if it must, writes them and the slot that does not hold the
+ * committed state, and flushes once.  Until that flush returns, the
+ * committed state is untouched on disk, so a crash at any instant leaves
+ * either the old state or the new one.
+ *
+ * Free space is derived from the committed directory at each commit:
+ * there is no free list to keep or to corrupt.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "nvstore-int.h"
+#include "trace.h"
+
+/* One commit in progress, from its first step to its last */
+typedef struct NvstoreCommit {
+    const NvstoreBlobUpdate *updates;
+    size_t n;
+    /* Its generation */
+    uint64_t gen;
+    /* The new directory, and its encoding at @dir_offset */
+    NvstoreDir *dir;
+    uint8_t *enc;
+    size_t enc_len;
+    uint64_t dir_offset;
+    /* The end of the last range it writes */
+    uint64_t end;
+} NvstoreCommit;
+
+void nvstore_slot_init(NvstoreSlot *slot, uint64_t gen, uint64_t dir_offset,
+                       const uint8_t *dir, size_t dir_length)
+{
+    memset(slot, 0, sizeof(*slot));
+    memcpy(slot->magic, NVSTORE_SLOT_MAGIC, sizeof(slot->magic));
+    slot->generation = gen;
+    slot->dir_offset = dir_offset;
+    slot->dir_length = dir_length;
+    slot->dir_crc32c = nvstore_crc(dir, dir_length);
+    nvstore_slot_to_be(slot);
+    slot->slot_crc32c = cpu_to_be32(nvstore_crc(slot,
+                                                 offsetof(NvstoreSlot,
+                                                          slot_crc32c)));
+}
+
+static gint nvstore_range_cmp(gconstpointer a, gconstpointer b)
+{
+    const NvstoreRange *x = a, *y = b;
+
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+GArray *nvstore_used_ranges(BDRVNvstoreState *s, bool *unknown)
+{
+    GArray *used = g_array_new(false, false, sizeof(NvstoreRange));
+    NvstoreRange r = { 0, NVSTORE_DATA_OFFSET };
+    guint i;
+
+    *unknown = false;
+    g_array_append_val(used, r);
+    r = (NvstoreRange) { s->dir_offset, s->dir_offset + s->dir_length };
+    g_array_append_val(used, r);
+    for (i = 0; i < s->dir->entries->len; i++) {
+        NvstoreEntry *e = g_ptr_array_index(s->dir->entries, i);
+        bool has = e->unusable ? e->has_space : e->has_extent;
+        const NvstoreExtent *ext = e->unusable ? &e->space : &e->extent;
+
+        if (has && ext->length) {
+            r = (NvstoreRange) { ext->offset, ext->offset + ext->length };
+            g_array_append_val(used, r);
+        }
+        if (e->unusable && e->space_unknown) {
+            *unknown = true;
+        }
+    }
+    g_array_sort(used, nvstore_range_cmp);
+    return used;
+}
+
+/* First fit in the gaps of @used (sorted, may overlap); reserve it there */
+static uint64_t nvstore_alloc(GArray *used, uint64_t len)
+{
+    NvstoreRange r;
+    uint64_t pos = 0;
+    guint i;
+
+    for (i = 0; i < used->len; i++) {
+        NvstoreRange *u = &g_array_index(used, NvstoreRange, i);
+
+        if (u->start >= pos + len && u->start - pos >= len) {
+            break;
+        }
+        pos = MAX(pos, ROUND_UP(u->end, NVSTORE_ALIGN));
+    }
+    r = (NvstoreRange) { pos, pos + len };
+    g_array_insert_val(used, i, r);
+    return pos;
+}
+
+/* Grow the child to hold @end bytes, if it is smaller */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_grow(BlockDriverState *bs, uint64_t end, Error **errp)
+{
+    int64_t size = nvstore_image_size(bs, errp);
+    uint64_t new_size = ROUND_UP(end, NVSTORE_ALIGN);
+    int ret;
+
+    if (size < 0) {
+        return size;
+    }
+    if (end <= size) {
+        return 0;
+    }
+    trace_nvstore_grow(bs, size, new_size);
+    ret = bdrv_co_truncate(bs->file, new_size, false, PREALLOC_MODE_OFF, 0,
+                           errp);
+    if (ret < 0) {
+        error_prepend(errp, "Could not grow the nvstore image: ");
+    }
+    return ret;
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_write_at(BlockDriverState *bs, uint64_t offset, const void *buf,
+                 uint64_t len, Error **errp)
+{
+    int ret = bdrv_co_pwrite(bs->file, offset, len, buf, 0);
+
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write to the nvstore image");
+    }
+    return ret;
+}
+
+/* Whether update @u writes data of its own */
+static bool nvstore_update_has_data(const NvstoreBlobUpdate *u)
+{
+    return !u->remove && !u->keep_data && u->len;
+}
+
+/* Step 1: may the node commit now, and with which generation? */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_commit_begin(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+
+    if (bdrv_is_read_only(bs)) {
+        error_setg(errp, "The nvstore image is read-only");
+        return -EACCES;
+    }
+    if (bs->open_flags & BDRV_O_INACTIVE) {
+        error_setg(errp, "The nvstore node is inactive (migration): no "
+                   "writes until it is activated");
+        return -EPERM;
+    }
+    if (!s->dir) {
+        error_setg(errp, "The nvstore image has no valid directory");
+        return -EIO;
+    }
+    if (s->next_gen >= NVSTORE_EXTENT_LIMIT) {
+        /* 2^63 commits: not in this universe, but never wrap around */
+        error_setg(errp, "The nvstore image has reached its last generation");
+        return -ENOSPC;
+    }
+    c->gen = s->next_gen++;
+    assert(c->gen > s->gen);
+    return 0;
+}
+
+/* Apply one update, of a blob to create or replace, to entry @e */
+static int nvstore_apply_one(NvstoreEntry *e, const NvstoreBlobUpdate *u,
+                             Error **errp)
+{
+    size_t j;
+
+    for (j = 0; j < u->nb_attrs; j++) {
+        const NvstoreBlobAttr *a = &u->attrs[j];
+
+        if (a->remove) {
+            nvstore_entry_del_attr(e, a->name);
+        } else if (!nvstore_entry_set_attr(e, a->name, a->value, a->len,
+                                           errp)) {
+            error_prepend(errp, "Blob '%s': ", u->name);
+            return -EINVAL;
+        }
+    }
+    if (u->keep_data) {
+        return 0;
+    }
+    /* Data are placed later; keep realsize within them */
+    e->has_realsize = false;
+    if (!nvstore_entry_set_inline(e, u->data, u->len, errp)) {
+        return -EINVAL;
+    }
+    if (u->has_realsize || !strcmp(u->type, NVSTORE_BLOB_TYPE_TPM)) {
+        if (!nvstore_entry_set_realsize(e, u->has_realsize ?
+                                        u->realsize : u->len, errp)) {
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Step 2: the new directory, a copy of the committed one with @updates */
+static int nvstore_commit_apply(BDRVNvstoreState *s, NvstoreCommit *c,
+                                Error **errp)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    g_autofree uint8_t *cur = NULL;
+    size_t cur_len, i;
+    int ret;
+
+    cur = nvstore_dir_encode(s->dir, &cur_len, &error_abort);
+    c->dir = nvstore_dir_parse(cur, cur_len, &error_abort);
+
+    for (i = 0; i < c->n; i++) {
+        const NvstoreBlobUpdate *u = &c->updates[i];
+        NvstoreEntry *e;
+
+        if (!u->name) {
+            error_setg(errp, "A blob update needs a name");
+            return -EINVAL;
+        }
+        if (!g_hash_table_add(seen, (gpointer)u->name)) {
+            error_setg(errp, "Blob '%s' appears twice in one commit",
+                       u->name);
+            return -EINVAL;
+        }
+        e = nvstore_dir_lookup(c->dir, u->name);
+        if (u->remove) {
+            if (!e) {
+                error_setg(errp, "No blob named '%s'", u->name);
+                return -ENOENT;
+            }
+            nvstore_dir_delete(c->dir, u->name, &error_abort);
+            continue;
+        }
+        if (!u->type) {
+            error_setg(errp, "Blob '%s': a type is required", u->name);
+            return -EINVAL;
+        }
+        if (e) {
+            if (!nvstore_entry_check_usable(e, errp)) {
+                return -ENOTSUP;
+            }
+            if (strcmp(e->type, u->type)) {
+                error_setg(errp, "Blob '%s' is of type '%s', not '%s'",
+                           u->name, e->type, u->type);
+                return -EINVAL;
+            }
+        } else if (u->keep_data) {
+            error_setg(errp, "No blob named '%s'", u->name);
+            return -ENOENT;
+        } else {
+            e = nvstore_dir_add(c->dir, u->name, u->type, errp);
+            if (!e) {
+                return -EINVAL;
+            }
+        }
+        ret = nvstore_apply_one(e, u, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Step 3: place the data of each blob of the commit, then the new
+ * directory, in space that the committed directory does not reference,
+ * so that the committed state survives any crash
+ */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_commit_place(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    g_autoptr(GArray) used = NULL;
+    bool unknown;
+    size_t i;
+
+    used = nvstore_used_ranges(s, &unknown);
+    if (unknown) {
+        /* Keep all of the child as it is: place everything past its end */
+        int64_t size = nvstore_image_size(bs, errp);
+        NvstoreRange r;
+
+        if (size < 0) {
+            return size;
+        }
+        r = (NvstoreRange) { 0, size };
+        g_array_prepend_val(used, r);
+    }
+    for (i = 0; i < c->n; i++) {
+        const NvstoreBlobUpdate *u = &c->updates[i];
+        NvstoreExtent ext;
+
+        if (!nvstore_update_has_data(u)) {
+            continue;
+        }
+        ext.offset = nvstore_alloc(used, u->len);
+        ext.length = u->len;
+        ext.generation = c->gen;
+        ext.crc32c = nvstore_crc(u->data, u->len);
+        c->end = MAX(c->end, ext.offset + ext.length);
+        if (!nvstore_entry_set_extent(nvstore_dir_lookup(c->dir, u->name),
+                                      &ext, errp)) {
+            return -EINVAL;
+        }
+    }
+    c->enc = nvstore_dir_encode(c->dir, &c->enc_len, errp);
+    if (!c->enc) {
+        return -EFBIG;
+    }
+    c->dir_offset = nvstore_alloc(used, c->enc_len);
+    c->end = MAX(c->end, c->dir_offset + c->enc_len);
+    return 0;
+}
+
+/*
+ * Step 4: write the data, the directory and the slot that does not hold
+ * the committed state, then flush once; until the flush returns, the
+ * commit may be torn
+ */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreSlot slot;
+    size_t i;
+    int ret;
+
+    for (i = 0; i < c->n; i++) {
+        const NvstoreBlobUpdate *u = &c->updates[i];
+        NvstoreEntry *e;
+
+        if (!nvstore_update_has_data(u)) {
+            continue;
+        }
+        e = nvstore_dir_lookup(c->dir, u->name);
+        trace_nvstore_commit_blob(bs, u->name, c->gen, e->extent.offset,
+                                  e->extent.length);
+        ret = nvstore_write_at(bs, e->extent.offset, u->data, u->len, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    ret = nvstore_write_at(bs, c->dir_offset, c->enc, c->enc_len, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    nvstore_slot_init(&slot, c->gen, c->dir_offset, c->enc, c->enc_len);
+    ret = nvstore_write_at(bs, NVSTORE_SLOT_OFFSET(!s->slot), &slot,
+                           sizeof(slot), errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = bdrv_co_flush(bs->file->bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not flush the nvstore image");
+    }
+    return ret;
+}
+
+/* Step 5: the commit is durable; make it the committed state */
+static void nvstore_commit_finish(BlockDriverState *bs, NvstoreCommit *c)
+{
+    BDRVNvstoreState *s = bs->opaque;
+
+    nvstore_set_committed(s, g_steal_pointer(&c->dir), !s->slot, c->gen,
+                          c->dir_offset, c->enc_len);
+    nvstore_update_total_sectors(bs);
+    trace_nvstore_commit(bs, c->gen, s->slot, c->n, c->dir_offset,
+                         c->enc_len);
+}
+
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit_locked(BlockDriverState *bs,
+                         const NvstoreBlobUpdate *updates, size_t n,
+                         Error **errp)
+{
+    NvstoreCommit c = { .updates = updates, .n = n };
+    int ret;
+
+    QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
+    ret = nvstore_commit_begin(bs, &c, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = nvstore_commit_apply(bs->opaque, &c, errp);
+    if (ret >= 0) {
+        ret = nvstore_commit_place(bs, &c, errp);
+    }
+    if (ret >= 0) {
+        ret = nvstore_grow(bs, c.end, errp);
+    }
+    if (ret >= 0) {
+        ret = nvstore_commit_write(bs, &c, errp);
+    }
+    if (ret >= 0) {
+        nvstore_commit_finish(bs, &c);
+    } else {
+        trace_nvstore_commit_fail(bs, c.gen, ret);
+    }
+    nvstore_dir_free(c.dir);
+    g_free(c.enc);
+    return ret < 0 ? ret : 0;
+}
+
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
+                  size_t n, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = nvstore_co_commit_locked(bs, updates, n, errp);
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}

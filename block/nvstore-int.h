@@ -1,0 +1,249 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * nvstore driver internals: the state of an open node and the functions
+ * its files share, grouped by file.
+ *
+ *   nvstore.c          driver glue: the BlockDriver, options, open, close,
+ *                      reopen, create, info, amend, measure
+ *   nvstore-load.c     reading the image: header, slots, blob data, which
+ *                      slot holds the committed state
+ *   nvstore-commit.c   the update protocol: placement in free space,
+ *                      growth, writing a new generation
+ *   nvstore-blob.c     the blob exposed as the node's data (option "blob")
+ *   nvstore-api.c      the device API of include/block/nvstore.h
+ *   nvstore-check.c    qemu-img check and repair
+ *
+ * The on-disk layout is in nvstore-format.h, the directory model (no
+ * I/O) in nvstore-dir.h, the specification in docs/interop/nvstore.rst.
+ */
+
+#ifndef BLOCK_NVSTORE_INT_H
+#define BLOCK_NVSTORE_INT_H
+
+#include "block/block-io.h"
+#include "block/block_int.h"
+#include "block/nvstore.h"
+#include "qemu/coroutine.h"
+#include "qemu/crc32c.h"
+#include "nvstore-dir.h"
+#include "nvstore-format.h"
+
+#define NVSTORE_OPT_BLOB        "blob"
+#define NVSTORE_OPT_BLOB_TYPE   "blob-type"
+#define NVSTORE_OPT_DELETE_BLOB "delete-blob"
+#define NVSTORE_OPT_CONTAINER   "container"
+
+typedef struct BDRVNvstoreState {
+    /*
+     * Serialises commits, and every use of @dir by a request that may
+     * yield: @dir is replaced by each commit
+     */
+    CoMutex lock;
+
+    /*
+     * The committed directory, of generation @gen, in slot @slot, at
+     * @dir_offset (@dir_length bytes).  NULL only while a node opened for
+     * qemu-img check (BDRV_O_CHECK) has no valid slot: no blob can then
+     * be read or written.
+     */
+    NvstoreDir *dir;
+    uint64_t gen;
+    int slot;
+    uint64_t dir_offset;
+    uint64_t dir_length;
+
+    /*
+     * Generation of the next commit: above every generation attempted,
+     * valid or not, so that a torn commit's data is never taken for the
+     * next one's
+     */
+    uint64_t next_gen;
+
+    /* Option "blob": the blob exposed as the node's data, or NULL */
+    char *blob;
+    /* Option "blob-type": its type, if a write creates it */
+    char *blob_type;
+} BDRVNvstoreState;
+
+/* A byte range [start, end) of the image */
+typedef struct NvstoreRange {
+    uint64_t start;
+    uint64_t end;
+} NvstoreRange;
+
+static inline uint32_t nvstore_crc(const void *buf, size_t len)
+{
+    return crc32c(0xffffffff, buf, len);
+}
+
+/* ---- nvstore.c: driver glue ---------------------------------------------- */
+
+extern BlockDriver bdrv_nvstore;
+
+/**
+ * nvstore_amend:
+ * @bs: an nvstore node
+ * @opts: what to change (BLOCKDEV_DRIVER_NVSTORE)
+ * @force: unused
+ * @errp: error object
+ *
+ * Apply @opts in one commit.  The coroutine version is the driver's
+ * bdrv_co_amend; this wrapper serves qemu-img amend's QemuOpts path.
+ *
+ * Returns: 0 on success, a negative errno value on failure.
+ */
+int co_wrapper_mixed_bdrv_rdlock
+nvstore_amend(BlockDriverState *bs, BlockdevAmendOptions *opts, bool force,
+              Error **errp);
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_amend(BlockDriverState *bs, BlockdevAmendOptions *opts,
+                 bool force, Error **errp);
+
+/* ---- nvstore-load.c: reading the image ----------------------------------- */
+
+/**
+ * nvstore_image_size:
+ *
+ * Returns: the size of the image (the child), or a negative errno value
+ * with @errp set.
+ */
+int64_t coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_image_size(BlockDriverState *bs, Error **errp);
+
+/**
+ * nvstore_read_header:
+ *
+ * Read and check the header: magic, checksum, incompatible features.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_header(BlockDriverState *bs, Error **errp);
+
+/**
+ * nvstore_read_slot:
+ * @i: the slot
+ * @file_size: the size of the image
+ * @slot: set to the slot, in CPU byte order; all zeroes if it cannot be
+ *        read or its magic or checksum is wrong
+ * @dir: set to the slot's directory if it is valid, else to NULL
+ *
+ * Read slot @i and its directory, and check both.
+ *
+ * Returns: 0 if the slot is valid; -ENOENT if it was never written (no
+ * slot magic, or generation 0); another negative errno value, with
+ * @errp set, if it is damaged or cannot be read.  For -ENOENT too @errp
+ * says why.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
+                  NvstoreSlot *slot, NvstoreDir **dir, Error **errp);
+
+/**
+ * nvstore_read_entry:
+ *
+ * Read the data of usable entry @e and check its checksum.  *@data is
+ * freed by the caller.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
+                   size_t *len, Error **errp);
+
+/**
+ * nvstore_set_committed:
+ *
+ * Make @dir, of generation @gen, in slot @slot at @dir_offset
+ * (@dir_length bytes), the committed state; @s takes @dir.
+ */
+void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int slot,
+                           uint64_t gen, uint64_t dir_offset,
+                           uint64_t dir_length);
+
+/**
+ * nvstore_load:
+ *
+ * Find the committed state (the valid, complete slot of the highest
+ * generation) and make it the node's: @dir, @gen, @slot, @next_gen.
+ * On failure, the state is unchanged.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_load(BlockDriverState *bs, Error **errp);
+
+/* ---- nvstore-commit.c: the update protocol ------------------------------- */
+
+/**
+ * nvstore_slot_init:
+ *
+ * Fill @slot, in disk byte order, for a commit of generation @gen whose
+ * directory @dir (@dir_length bytes) is at @dir_offset.
+ */
+void nvstore_slot_init(NvstoreSlot *slot, uint64_t gen, uint64_t dir_offset,
+                       const uint8_t *dir, size_t dir_length);
+
+/**
+ * nvstore_used_ranges:
+ * @unknown: set if an unusable entry's placement cannot be decoded (the
+ *           space it uses, if any, is unknown)
+ *
+ * Returns: the ranges the committed directory references, sorted by
+ * start: the metadata blocks, the directory and every extent, of usable
+ * and unusable entries alike.  Everything else is free.
+ */
+GArray *nvstore_used_ranges(BDRVNvstoreState *s, bool *unknown);
+
+/**
+ * nvstore_co_commit_locked:
+ *
+ * Commit @updates (see nvstore_blob_commit()) with @s->lock held.
+ */
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit_locked(BlockDriverState *bs,
+                         const NvstoreBlobUpdate *updates, size_t n,
+                         Error **errp);
+
+/**
+ * nvstore_co_commit:
+ *
+ * Take @s->lock and commit @updates.
+ */
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
+                  size_t n, Error **errp);
+
+/* ---- nvstore-blob.c: the exposed blob ------------------------------------ */
+
+/**
+ * nvstore_exposed_usable:
+ *
+ * Returns: whether the exposed blob, if there is one, can be used by this
+ * version; if not, @errp says why.
+ */
+bool nvstore_exposed_usable(BlockDriverState *bs, Error **errp);
+
+/**
+ * nvstore_update_total_sectors:
+ *
+ * Set the node's length from the exposed blob's, after open and after
+ * each commit.
+ */
+void nvstore_update_total_sectors(BlockDriverState *bs);
+
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                  QEMUIOVector *qiov, BdrvRequestFlags flags);
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                   QEMUIOVector *qiov, BdrvRequestFlags flags);
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                    PreallocMode prealloc, BdrvRequestFlags flags,
+                    Error **errp);
+int64_t coroutine_fn GRAPH_RDLOCK
+nvstore_co_getlength(BlockDriverState *bs);
+
+/* ---- nvstore-check.c: qemu-img check ------------------------------------- */
+
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_check(BlockDriverState *bs, BdrvCheckResult *res,
+                 BdrvCheckMode fix);
+
+#endif /* BLOCK_NVSTORE_INT_H */

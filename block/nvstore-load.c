@@ -1,0 +1,337 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * nvstore: reading the image.  The header, the two slots and their
+ * directories, the blobs' data with their checksums, and the choice of
+ * the slot that holds the committed state (docs/interop/nvstore.rst,
+ * "Opening an image").
+ *
+ * Everything here reads and nothing writes: a damaged image is reported,
+ * never changed (repairs are nvstore-check.c's).
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "nvstore-int.h"
+#include "trace.h"
+
+int64_t coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_image_size(BlockDriverState *bs, Error **errp)
+{
+    int64_t size = bdrv_getlength(bs->file->bs);
+
+    if (size < 0) {
+        error_setg_errno(errp, -size, "Could not get the image size");
+    }
+    return size;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_header(BlockDriverState *bs, Error **errp)
+{
+    NvstoreHeader h;
+    int ret;
+
+    ret = bdrv_pread(bs->file, NVSTORE_HEADER_OFFSET, sizeof(h), &h, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read the nvstore header");
+        return ret;
+    }
+    if (memcmp(h.magic, NVSTORE_MAGIC, sizeof(h.magic))) {
+        error_setg(errp, "Image is not in nvstore format (bad magic)");
+        return -EINVAL;
+    }
+
+    if (nvstore_crc(&h, offsetof(NvstoreHeader, header_crc32c)) !=
+        be32_to_cpu(h.header_crc32c)) {
+        error_setg(errp, "The nvstore header is corrupt (checksum mismatch)");
+        return -EINVAL;
+    }
+    nvstore_header_to_cpu(&h);
+    if (h.incompatible_features & ~NVSTORE_INCOMPAT_MASK) {
+        error_setg(errp, "Unsupported nvstore incompatible features 0x%"
+                   PRIx64, h.incompatible_features & ~NVSTORE_INCOMPAT_MASK);
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+/*
+ * A commit of generation @gen references data that commits up to @gen
+ * wrote, never later ones: an extent of a later generation would escape
+ * the completeness check of the commit that copies it, which could then
+ * never be complete.
+ */
+static bool nvstore_dir_generations_ok(NvstoreDir *dir, uint64_t gen,
+                                       int i, Error **errp)
+{
+    guint k;
+
+    for (k = 0; k < dir->entries->len; k++) {
+        NvstoreEntry *e = g_ptr_array_index(dir->entries, k);
+
+        if (!e->unusable && e->has_extent && e->extent.generation > gen) {
+            error_setg(errp, "Slot %d: blob '%s' has data of generation %"
+                       PRIu64 ", after the slot's", i, nvstore_entry_desc(e),
+                       e->extent.generation);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Read slot @i; -ENOENT if it was never written */
+static int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_slot_block(BlockDriverState *bs, int i, NvstoreSlot *slot,
+                        Error **errp)
+{
+    int ret;
+
+    ret = bdrv_pread(bs->file, NVSTORE_SLOT_OFFSET(i), sizeof(*slot), slot,
+                     0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read slot %d", i);
+    } else if (memcmp(slot->magic, NVSTORE_SLOT_MAGIC, sizeof(slot->magic))) {
+        error_setg(errp, "Slot %d was never written (no slot magic)", i);
+        ret = -ENOENT;
+    } else if (nvstore_crc(slot, offsetof(NvstoreSlot, slot_crc32c)) !=
+               be32_to_cpu(slot->slot_crc32c)) {
+        error_setg(errp, "Slot %d is corrupt (checksum mismatch)", i);
+        ret = -EINVAL;
+    }
+    if (ret < 0) {
+        memset(slot, 0, sizeof(*slot));
+        return ret;
+    }
+    nvstore_slot_to_cpu(slot);
+    if (slot->generation == 0) {
+        error_setg(errp, "Slot %d was never written (generation 0)", i);
+        return -ENOENT;
+    }
+    if (slot->generation >= NVSTORE_EXTENT_LIMIT) {
+        error_setg(errp, "Slot %d: generation %" PRIu64 " is out of range",
+                   i, slot->generation);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
+                  NvstoreSlot *slot, NvstoreDir **dir, Error **errp)
+{
+    g_autofree uint8_t *buf = NULL;
+    g_autoptr(NvstoreDir) d = NULL;
+    int ret;
+
+    *dir = NULL;
+    ret = nvstore_read_slot_block(bs, i, slot, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (slot->dir_offset < NVSTORE_DATA_OFFSET ||
+        slot->dir_length > NVSTORE_DIR_MAX_SIZE ||
+        slot->dir_offset > file_size ||
+        slot->dir_length > file_size - slot->dir_offset) {
+        error_setg(errp, "Slot %d: the directory at %" PRIu64 "+%" PRIu64
+                   " is outside the image", i, slot->dir_offset,
+                   slot->dir_length);
+        return -EINVAL;
+    }
+    buf = g_try_malloc(slot->dir_length);
+    if (!buf && slot->dir_length) {
+        error_setg(errp, "Slot %d: cannot allocate the directory", i);
+        return -ENOMEM;
+    }
+    ret = bdrv_pread(bs->file, slot->dir_offset, slot->dir_length, buf, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Slot %d: could not read the directory",
+                         i);
+        return ret;
+    }
+    if (nvstore_crc(buf, slot->dir_length) != slot->dir_crc32c) {
+        error_setg(errp, "Slot %d: directory checksum mismatch", i);
+        return -EINVAL;
+    }
+    d = nvstore_dir_parse(buf, slot->dir_length, errp);
+    if (!d) {
+        error_prepend(errp, "Slot %d: ", i);
+        return -EINVAL;
+    }
+    if (!nvstore_dir_generations_ok(d, slot->generation, i, errp)) {
+        return -EINVAL;
+    }
+    *dir = g_steal_pointer(&d);
+    return 0;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
+                   size_t *len, Error **errp)
+{
+    g_autofree uint8_t *buf = NULL;
+    int64_t size;
+    int ret;
+
+    if (!e->has_extent) {
+        *data = g_memdup2(e->data, e->data_len);
+        *len = e->data_len;
+        return 0;
+    }
+    /*
+     * Before allocating anything: a hostile length is not believed.  (The
+     * block layer rounds the size up to a sector; past the end of a file
+     * reads as zeroes, and the checksum tells.)
+     */
+    size = nvstore_image_size(bs, errp);
+    if (size < 0) {
+        return size;
+    }
+    if (e->extent.offset > size || e->extent.length > size - e->extent.offset) {
+        error_setg(errp, "Blob '%s' is corrupt: its data at %" PRIu64 "+%"
+                   PRIu64 " is outside the image",
+                   nvstore_entry_desc(e), e->extent.offset,
+                   e->extent.length);
+        return -EIO;
+    }
+    if (e->extent.length > SIZE_MAX) {
+        error_setg(errp, "Blob '%s' is too large", nvstore_entry_desc(e));
+        return -EFBIG;
+    }
+    buf = g_try_malloc(e->extent.length);
+    if (!buf && e->extent.length) {
+        error_setg(errp, "Blob '%s': cannot allocate %" PRIu64 " bytes",
+                   nvstore_entry_desc(e), e->extent.length);
+        return -ENOMEM;
+    }
+    ret = bdrv_pread(bs->file, e->extent.offset, e->extent.length, buf, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Blob '%s': read error",
+                         nvstore_entry_desc(e));
+        return ret;
+    }
+    if (nvstore_crc(buf, e->extent.length) != e->extent.crc32c) {
+        error_setg(errp, "Blob '%s' is corrupt: checksum mismatch in its "
+                   "data at offset %" PRIu64, nvstore_entry_desc(e),
+                   e->extent.offset);
+        return -EIO;
+    }
+    *data = g_steal_pointer(&buf);
+    *len = e->extent.length;
+    return 0;
+}
+
+/*
+ * A commit of generation @gen is complete only if every extent it wrote
+ * (those of generation @gen) matches its checksum: the commit flushes
+ * once, after all its writes, so a crash can leave the slot written but
+ * an extent not.
+ */
+static bool coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_commit_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
+                        int i, Error **errp)
+{
+    guint k;
+
+    for (k = 0; k < dir->entries->len; k++) {
+        NvstoreEntry *e = g_ptr_array_index(dir->entries, k);
+        g_autofree uint8_t *data = NULL;
+        size_t len;
+
+        if (e->unusable || !e->has_extent || e->extent.generation != gen) {
+            continue;
+        }
+        if (nvstore_read_entry(bs, e, &data, &len, errp) < 0) {
+            error_prepend(errp, "Slot %d holds an incomplete commit: ", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int slot,
+                           uint64_t gen, uint64_t dir_offset,
+                           uint64_t dir_length)
+{
+    nvstore_dir_free(s->dir);
+    s->dir = dir;
+    s->gen = gen;
+    s->slot = slot;
+    s->dir_offset = dir_offset;
+    s->dir_length = dir_length;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_load(BlockDriverState *bs, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreSlot slot[NVSTORE_NB_SLOTS];
+    NvstoreDir *dir[NVSTORE_NB_SLOTS] = { NULL };
+    Error *why[NVSTORE_NB_SLOTS] = { NULL };
+    int64_t file_size;
+    uint64_t last_gen = 0;
+    int newest, i, k;
+    int ret;
+
+    ret = nvstore_read_header(bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    file_size = nvstore_image_size(bs, errp);
+    if (file_size < 0) {
+        return file_size;
+    }
+    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
+        nvstore_read_slot(bs, i, file_size, &slot[i], &dir[i], &why[i]);
+        /*
+         * The highest generation attempted, in a slot whose checksum
+         * holds, valid or not (an out-of-range one is no generation)
+         */
+        if (slot[i].generation < NVSTORE_EXTENT_LIMIT) {
+            last_gen = MAX(last_gen, slot[i].generation);
+        }
+    }
+    QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
+    if (dir[0] && dir[1] && slot[0].generation == slot[1].generation) {
+        error_setg(errp, "The nvstore image is corrupt: both slots have "
+                   "generation %" PRIu64, slot[0].generation);
+        ret = -EINVAL;
+        goto out;
+    }
+
+    /* The newest valid slot first; the other if its commit is torn */
+    newest = (!dir[0] || (dir[1] && slot[1].generation >
+                          slot[0].generation)) ? 1 : 0;
+    for (k = 0; k < NVSTORE_NB_SLOTS; k++) {
+        i = (newest + k) % NVSTORE_NB_SLOTS;
+        if (!dir[i]) {
+            continue;
+        }
+        if (!nvstore_commit_complete(bs, dir[i], slot[i].generation, i,
+                                     &why[i])) {
+            trace_nvstore_load_incomplete(bs, i, slot[i].generation);
+            continue;
+        }
+        nvstore_set_committed(s, g_steal_pointer(&dir[i]), i,
+                              slot[i].generation, slot[i].dir_offset,
+                              slot[i].dir_length);
+        /*
+         * Above every generation attempted; but the other slot, which the
+         * next commit replaces, cannot take the last generation away
+         */
+        s->next_gen = last_gen + 1 < NVSTORE_EXTENT_LIMIT ? last_gen + 1 :
+                      s->gen + 1;
+        trace_nvstore_load(bs, i, s->gen, s->dir->entries->len);
+        ret = 0;
+        goto out;
+    }
+    error_setg(errp, "The nvstore image has no valid directory: %s; %s",
+               error_get_pretty(why[0]), error_get_pretty(why[1]));
+    ret = -EINVAL;
+out:
+    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
+        nvstore_dir_free(dir[i]);
+        error_free(why[i]);
+    }
+    return ret;
+}
