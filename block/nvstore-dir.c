@@ -271,7 +271,7 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
         NvstoreSlice whole, name, value = { NULL, 0 };
 
         if (++*count > NVSTORE_ENTRY_MAX_ATTRS) {
-            error_setg(errp, "At offset %zu: more than %d attributes",
+            error_setg(errp, "at offset %zu: more than %d attributes",
                        nvstore_offset_of(ctx, start), NVSTORE_ENTRY_MAX_ATTRS);
             return false;
         }
@@ -288,26 +288,26 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
             m = seq.n;
             if (qcrypto_der_decode_ia5_str(&q, &m, nvstore_capture, &name,
                                            errp) < 0) {
-                error_prepend(errp, "At offset %zu: attribute name: ",
+                error_prepend(errp, "at offset %zu: attribute name: ",
                               nvstore_offset_of(ctx, q));
                 return false;
             }
             value.p = q;
             value.n = m;
             if (!m) {
-                error_setg(errp, "At offset %zu: valued attribute without "
+                error_setg(errp, "at offset %zu: valued attribute without "
                            "a value", nvstore_offset_of(ctx, start));
                 return false;
             }
             /* Exactly one value, well-formed DER */
             if (qcrypto_der_decode_any(&q, &m, NVSTORE_ATTR_MAX_DEPTH,
                                        errp) < 0) {
-                error_prepend(errp, "At offset %zu: ",
+                error_prepend(errp, "at offset %zu: ",
                               nvstore_offset_of(ctx, q));
                 return false;
             }
             if (m) {
-                error_setg(errp, "At offset %zu: attribute has more than "
+                error_setg(errp, "at offset %zu: attribute has more than "
                            "one value", nvstore_offset_of(ctx, q));
                 return false;
             }
@@ -318,18 +318,18 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
         whole.p = start;
         whole.n = p - start;
         if (whole.n > NVSTORE_ATTR_MAX_SIZE) {
-            error_setg(errp, "At offset %zu: attribute larger than %"
+            error_setg(errp, "at offset %zu: attribute larger than %"
                        PRId64 " bytes", nvstore_offset_of(ctx, start),
                        NVSTORE_ATTR_MAX_SIZE);
             return false;
         }
         if (!nvstore_valid_id(name.p, name.n)) {
-            error_setg(errp, "At offset %zu: invalid attribute name",
+            error_setg(errp, "at offset %zu: invalid attribute name",
                        nvstore_offset_of(ctx, start));
             return false;
         }
         if (prev.p && qcrypto_der_cmp(prev.p, prev.n, whole.p, whole.n) >= 0) {
-            error_setg(errp, "At offset %zu: attributes not in ascending "
+            error_setg(errp, "at offset %zu: attributes not in ascending "
                        "order of their encodings (X.690 11.6)",
                        nvstore_offset_of(ctx, start));
             return false;
@@ -377,7 +377,7 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
     return true;
 
 der_error:
-    error_prepend(errp, "At offset %zu: attribute: ",
+    error_prepend(errp, "at offset %zu: attribute: ",
                   nvstore_offset_of(ctx, p));
     return false;
 }
@@ -395,7 +395,7 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
     size_t m;
 
     if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &nvram, errp) < 0) {
-        error_prepend(errp, "At offset %zu: nvram: ",
+        error_prepend(errp, "at offset %zu: nvram: ",
                       nvstore_offset_of(ctx, p));
         return false;
     }
@@ -403,17 +403,17 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
         q = p;
         if (qcrypto_der_decode_utf8_str(&p, &n, nvstore_capture, &name,
                                         errp) < 0) {
-            error_prepend(errp, "At offset %zu: name: ",
+            error_prepend(errp, "at offset %zu: name: ",
                           nvstore_offset_of(ctx, q));
             return false;
         }
         if (!nvstore_valid_name(name.p, name.n)) {
-            error_setg(errp, "At offset %zu: invalid blob name",
+            error_setg(errp, "at offset %zu: invalid blob name",
                        nvstore_offset_of(ctx, q));
             return false;
         }
         if (n) {
-            error_setg(errp, "At offset %zu: unexpected data after the name",
+            error_setg(errp, "at offset %zu: unexpected data after the name",
                        nvstore_offset_of(ctx, p));
             return false;
         }
@@ -423,17 +423,17 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
     q = nvram.p;
     m = nvram.n;
     if (qcrypto_der_decode_ia5_str(&q, &m, nvstore_capture, &type, errp) < 0) {
-        error_prepend(errp, "At offset %zu: type: ", nvstore_offset_of(ctx, q));
+        error_prepend(errp, "at offset %zu: type: ", nvstore_offset_of(ctx, q));
         return false;
     }
     if (!nvstore_valid_id(type.p, type.n)) {
-        error_setg(errp, "At offset %zu: invalid blob type",
+        error_setg(errp, "at offset %zu: invalid blob type",
                    nvstore_offset_of(ctx, type.p));
         return false;
     }
     e->type = g_strndup((const char *)type.p, type.n);
     if (qcrypto_der_decode_set(&q, &m, nvstore_capture, &mand, errp) < 0) {
-        error_prepend(errp, "At offset %zu: mandatory attributes: ",
+        error_prepend(errp, "at offset %zu: mandatory attributes: ",
                       nvstore_offset_of(ctx, q));
         return false;
     }
@@ -441,7 +441,7 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
         return false;
     }
     if (qcrypto_der_decode_set(&q, &m, nvstore_capture, &opt, errp) < 0) {
-        error_prepend(errp, "At offset %zu: optional attributes: ",
+        error_prepend(errp, "at offset %zu: optional attributes: ",
                       nvstore_offset_of(ctx, q));
         return false;
     }
@@ -450,12 +450,12 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
     }
     if (qcrypto_der_decode_octet_str(&q, &m, nvstore_capture, &data,
                                      errp) < 0) {
-        error_prepend(errp, "At offset %zu: data: ",
+        error_prepend(errp, "at offset %zu: data: ",
                       nvstore_offset_of(ctx, q));
         return false;
     }
     if (m) {
-        error_setg(errp, "At offset %zu: unexpected data after the nvram "
+        error_setg(errp, "at offset %zu: unexpected data after the nvram "
                    "data", nvstore_offset_of(ctx, q));
         return false;
     }
@@ -492,12 +492,12 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
     NvstoreSlice prev = { NULL, 0 };
 
     if (len > NVSTORE_DIR_MAX_SIZE) {
-        error_setg(errp, "nvstore directory: %zu bytes, more than the limit "
+        error_setg(errp, "Directory of %zu bytes, more than the limit "
                    "of %" PRId64, len, NVSTORE_DIR_MAX_SIZE);
         return NULL;
     }
     if (qcrypto_der_decode_set_indefinite(&p, &n, errp) < 0) {
-        error_prepend(errp, "nvstore directory: at offset 0: ");
+        error_prepend(errp, "Directory at offset 0: ");
         return NULL;
     }
     for (ctx.index = 0; !qcrypto_der_decode_eoc(&p, &n); ctx.index++) {
@@ -506,28 +506,28 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
         NvstoreSlice c;
 
         if (!n) {
-            error_setg(errp, "nvstore directory: truncated at offset %zu: "
+            error_setg(errp, "Directory truncated at offset %zu: "
                        "no end-of-contents", nvstore_offset_of(&ctx, p));
             return NULL;
         }
         if (ctx.index == NVSTORE_DIR_MAX_ENTRIES) {
-            error_setg(errp, "nvstore directory: more than %d entries",
+            error_setg(errp, "Directory of more than %d entries",
                        NVSTORE_DIR_MAX_ENTRIES);
             return NULL;
         }
         if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &c, errp) < 0) {
-            error_prepend(errp, "nvstore directory: entry #%u at offset "
+            error_prepend(errp, "Directory entry #%u at offset "
                           "%zu: ", ctx.index, nvstore_offset_of(&ctx, start));
             return NULL;
         }
         e = nvstore_entry_new();
         g_ptr_array_add(dir->entries, e);
         if (!nvstore_parse_entry(&ctx, e, c, errp)) {
-            error_prepend(errp, "nvstore directory: entry #%u: ", ctx.index);
+            error_prepend(errp, "Directory entry #%u ", ctx.index);
             return NULL;
         }
         if (prev.p && qcrypto_der_cmp(prev.p, prev.n, start, p - start) >= 0) {
-            error_setg(errp, "nvstore directory: entry #%u at offset %zu: "
+            error_setg(errp, "Directory entry #%u at offset %zu: "
                        "entries not in ascending order of their encodings "
                        "(X.690 11.6)", ctx.index,
                        nvstore_offset_of(&ctx, start));
@@ -536,7 +536,7 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
         prev.p = start;
         prev.n = p - start;
         if (g_hash_table_contains(dir->by_name, nvstore_name_key(e->name))) {
-            error_setg(errp, "nvstore directory: entry #%u: duplicate blob "
+            error_setg(errp, "Directory entry #%u: duplicate blob "
                        "name '%s'", ctx.index, nvstore_entry_desc(e));
             return NULL;
         }
@@ -547,7 +547,7 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
         }
     }
     if (n) {
-        error_setg(errp, "nvstore directory: %zu bytes of trailing data at "
+        error_setg(errp, "Directory followed by %zu bytes of trailing data at "
                    "offset %zu", n, nvstore_offset_of(&ctx, p));
         return NULL;
     }
@@ -694,7 +694,7 @@ uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp)
     nvstore_encode_elements(ctx, entries);
     qcrypto_der_encode_set_end(ctx);
     if (qcrypto_der_encode_ctx_buffer_len(ctx) > NVSTORE_DIR_MAX_SIZE) {
-        error_setg(errp, "nvstore directory would be %zu bytes, more than "
+        error_setg(errp, "The directory would be %zu bytes, more than "
                    "the limit of %" PRId64,
                    qcrypto_der_encode_ctx_buffer_len(ctx),
                    NVSTORE_DIR_MAX_SIZE);
