@@ -56,6 +56,23 @@ static void nvstore_fill_info(NvstoreEntry *e, NvstoreBlobInfo *info)
     info->attrs = (char **)g_ptr_array_free(attrs, false);
 }
 
+/* The nvstore node of @blk, filters skipped, or NULL with @errp set */
+static GRAPH_RDLOCK BlockDriverState *
+nvstore_api_node(BlockBackend *blk, Error **errp)
+{
+    BlockDriverState *bs = blk_bs(blk) ? bdrv_skip_filters(blk_bs(blk)) :
+                                         NULL;
+
+    if (!bs) {
+        error_setg(errp, "No medium");
+    } else if (bs->drv != &bdrv_nvstore) {
+        error_setg(errp, "Node '%s' is not an nvstore node",
+                   bdrv_get_node_name(bs));
+        bs = NULL;
+    }
+    return bs;
+}
+
 /* A call of the device API on the nvstore node of a BlockBackend */
 typedef struct NvstoreApiCall {
     BlockBackend *blk;
@@ -84,15 +101,9 @@ nvstore_co_api_begin(NvstoreApiCall *c, BlockBackend *blk, const char *name,
 
     bdrv_graph_co_rdlock();
     *c = (NvstoreApiCall) { .blk = blk };
-    bs = blk_bs(blk) ? bdrv_skip_filters(blk_bs(blk)) : NULL;
+    bs = nvstore_api_node(blk, errp);
     if (!bs) {
-        error_setg(errp, "No medium");
-        return -ENOMEDIUM;
-    }
-    if (bs->drv != &bdrv_nvstore) {
-        error_setg(errp, "Node '%s' is not an nvstore node",
-                   bdrv_get_node_name(bs));
-        return -EINVAL;
+        return blk_bs(blk) ? -EINVAL : -ENOMEDIUM;
     }
     blk_inc_in_flight(blk);
     bdrv_inc_in_flight(bs);
@@ -275,4 +286,30 @@ char ** coroutine_fn nvstore_co_blob_list(BlockBackend *blk, Error **errp)
     }
     nvstore_co_api_end(&c, 0);
     return names;
+}
+
+int nvstore_blob_claim(BlockBackend *blk, const char *name, const char *who,
+                       Error **errp)
+{
+    BlockDriverState *bs;
+
+    GLOBAL_STATE_CODE();
+    GRAPH_RDLOCK_GUARD_MAINLOOP();
+    bs = nvstore_api_node(blk, errp);
+    if (!bs) {
+        return -EINVAL;
+    }
+    return nvstore_claim(bs, name, who, NULL, errp) ? 0 : -EBUSY;
+}
+
+void nvstore_blob_release(BlockBackend *blk, const char *name)
+{
+    BlockDriverState *bs;
+
+    GLOBAL_STATE_CODE();
+    GRAPH_RDLOCK_GUARD_MAINLOOP();
+    bs = nvstore_api_node(blk, NULL);
+    if (bs) {
+        nvstore_release(bs, name);
+    }
 }

@@ -1,164 +1,603 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * nvstore: the blob exposed as the node's data (option "blob").  A
- * device that knows nothing of nvstore (pflash, qemu-io, qemu-img
- * convert) reads and writes one blob as a disk: a read returns its bytes
- * (the last sector is padded with zeroes), a write request or a truncate
- * replaces the whole blob in one atomic, durable commit.  Without the
- * option the node has no data.
+ * nvstore: a blob as a node's data.  A device that knows nothing of
+ * nvstore (pflash, qemu-io, qemu-img convert, an NBD export) reads and
+ * writes one blob as a disk, through a node of driver nvstore-blob over
+ * the nvstore node, or through the nvstore node's own option "blob" (the
+ * same code, kept for compatibility).
  *
- * This file knows requests and offsets; placement and the update
- * protocol are nvstore-commit.c's.  Errors of guest requests are not
- * reported to the log (a guest could flood it): they are returned, and
- * traced.
+ * The blob is cached in memory (a "view"): a read returns its bytes (the
+ * last sector padded with zeroes); a write request changes them and
+ * makes the blob dirty.  A dirty blob is committed, with the dirty blobs
+ * of every other user of the nvstore node (group commit), at the next
+ * flush or FUA write, when the node is inactivated or closed, and at
+ * the latest commit-delay after its first unflushed change (0:
+ * each write request commits).  A failed commit leaves the blob dirty,
+ * and the next flush reports it.
+ *
+ * This file knows requests, offsets and the cache; placement and the
+ * update protocol are nvstore-commit.c's, who writes what
+ * nvstore-writers.c's.  Errors of guest requests are not reported to the
+ * log (a guest could flood it): they are returned, and traced.
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/option.h"
 #include "qemu/units.h"
+#include "qemu/timer.h"
+#include "qemu/module.h"
 #include "nvstore-int.h"
 #include "trace.h"
 
 /*
- * Limit of the exposed blob: every request reads the whole blob (its
- * checksum covers all of it) and every write commits all of it
+ * Limit of a blob used as a node's data: it is kept in memory and every
+ * commit writes all of it
  */
-#define NVSTORE_EXPOSED_MAX (256 * MiB)
+#define NVSTORE_VIEW_MAX (256 * MiB)
+
+/* The longest commit-delay, in milliseconds */
+#define NVSTORE_COMMIT_DELAY_MAX 1000
 
 /*
- * The exposed blob in the committed directory: NULL if there is none
- * (the node then reads as empty) or no option "blob"
+ * The default commit-delay of nvstore-blob: firmware writes a variable
+ * as a burst of small writes (pflash programs a byte per request, a
+ * few thousand requests per variable); 100 ms commits a burst at once
+ * and loses at most the last 100 ms of writes that nobody flushed
  */
-static NvstoreEntry *nvstore_exposed_entry(BDRVNvstoreState *s)
+#define NVSTORE_BLOB_COMMIT_DELAY_DEFAULT 100
+
+struct NvstoreBlobView {
+    /* The node whose data the blob is */
+    BlockDriverState *bs;
+    /*
+     * The nvstore node that holds the blob: @bs, or its file (which
+     * cannot change while the view exists)
+     */
+    BlockDriverState *store;
+    char *name;
+    /* Its type, if a write creates it; an existing blob's, once loaded */
+    char *type;
+    /* Whether an existing blob must have @type */
+    bool type_given;
+    /* 0: every write request commits */
+    int64_t delay_ns;
+    /* Registered as the blob's writer (nvstore-writers.c) */
+    bool claimed;
+
+    /* The contents, as users see them; NULL until first used */
+    GByteArray *data;
+    /* Counts the changes of @data, and the last one committed */
+    uint64_t gen;
+    uint64_t committed;
+    /* Commits a dirty blob at @deadline; NULL while detached */
+    QEMUTimer *timer;
+    int64_t deadline;
+};
+
+/* The state of a node of driver nvstore-blob */
+typedef struct BDRVNvstoreBlobState {
+    NvstoreBlobView *view;
+} BDRVNvstoreBlobState;
+
+static BlockDriver bdrv_nvstore_blob;
+
+/* The options of a blob as a node's data, for both drivers */
+QemuOptsList nvstore_blob_runtime_opts = {
+    .name = "nvstore-blob",
+    .head = QTAILQ_HEAD_INITIALIZER(nvstore_blob_runtime_opts.head),
+    .desc = {
+        {
+            .name = NVSTORE_OPT_BLOB,
+            .type = QEMU_OPT_STRING,
+            .help = "Name of the blob that is the node's data",
+        },
+        {
+            .name = NVSTORE_OPT_BLOB_TYPE,
+            .type = QEMU_OPT_STRING,
+            .help = "Type of that blob if a write creates it (default: "
+                    "raw); with nvstore-blob, an existing blob must have it",
+        },
+        {
+            .name = NVSTORE_OPT_COMMIT_DELAY,
+            .type = QEMU_OPT_NUMBER,
+            .help = "Commit unflushed writes after this many milliseconds "
+                    "(0 to 1000; 0: every write commits; default: 100 for "
+                    "nvstore-blob, 0 for nvstore)",
+        },
+        { /* end of list */ }
+    },
+};
+
+/* ---- The view: the blob in memory ---------------------------------------- */
+
+/* The nvstore node that holds the blob */
+static BlockDriverState *nvstore_view_store(NvstoreBlobView *v)
 {
-    return s->blob && s->dir ? nvstore_dir_lookup(s->dir, s->blob) : NULL;
+    return v->store;
+}
+
+static bool nvstore_view_dirty(NvstoreBlobView *v)
+{
+    return v->data && v->gen != v->committed;
+}
+
+/* The blob's length, as the node's users see it */
+static uint64_t nvstore_view_length(NvstoreBlobView *v)
+{
+    BDRVNvstoreState *s = nvstore_view_store(v)->opaque;
+    NvstoreEntry *e;
+
+    if (v->data) {
+        return v->data->len;
+    }
+    e = s->dir ? nvstore_dir_lookup(s->dir, v->name) : NULL;
+    return e && !e->unusable ? nvstore_entry_data_size(e) : 0;
+}
+
+static void nvstore_view_update_length(NvstoreBlobView *v)
+{
+    v->bs->total_sectors = DIV_ROUND_UP(nvstore_view_length(v),
+                                        BDRV_SECTOR_SIZE);
+}
+
+void nvstore_update_total_sectors(BlockDriverState *bs)
+{
+    BDRVNvstoreState *s = bs->opaque;
+
+    if (s->view) {
+        nvstore_view_update_length(s->view);
+    } else {
+        bs->total_sectors = 0;
+    }
 }
 
 bool nvstore_exposed_usable(BlockDriverState *bs, Error **errp)
 {
-    NvstoreEntry *e = nvstore_exposed_entry(bs->opaque);
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreEntry *e = s->view && s->dir ?
+                      nvstore_dir_lookup(s->dir, s->view->name) : NULL;
 
     return !e || nvstore_entry_check_usable(e, errp);
 }
 
-/* The node's length: that of the exposed blob, in sectors, rounded up */
-void nvstore_update_total_sectors(BlockDriverState *bs)
-{
-    NvstoreEntry *e = nvstore_exposed_entry(bs->opaque);
-    uint64_t size = e && !e->unusable ? nvstore_entry_data_size(e) : 0;
-
-    bs->total_sectors = DIV_ROUND_UP(size, BDRV_SECTOR_SIZE);
-}
-
-/* Read the exposed blob; none reads as empty; called with s->lock held */
+/*
+ * Read the blob into memory if it is not there yet; a blob that does not
+ * exist is empty.  Called with the store's lock held.
+ */
 static int coroutine_fn GRAPH_RDLOCK
-nvstore_read_exposed(BlockDriverState *bs, uint8_t **data, size_t *len,
-                     Error **errp)
+nvstore_co_view_load_locked(NvstoreBlobView *v, Error **errp)
 {
-    NvstoreEntry *e = nvstore_exposed_entry(bs->opaque);
+    BlockDriverState *store = nvstore_view_store(v);
+    BDRVNvstoreState *s = store->opaque;
+    uint8_t *buf;
+    NvstoreEntry *e;
+    size_t len;
+    int ret;
 
-    *data = NULL;
-    *len = 0;
+    if (v->data) {
+        return 0;
+    }
+    if (!s->dir) {
+        error_setg(errp, "The nvstore image has no valid directory");
+        return -EIO;
+    }
+    e = nvstore_dir_lookup(s->dir, v->name);
     if (!e) {
+        v->data = g_byte_array_new();
         return 0;
     }
     if (!nvstore_entry_check_usable(e, errp)) {
         return -ENOTSUP;
     }
-    return nvstore_read_entry(bs, e, data, len, errp);
+    if (v->type_given && strcmp(e->type, v->type)) {
+        error_setg(errp, "Blob '%s' is of type '%s', not '%s'", v->name,
+                   e->type, v->type);
+        return -EINVAL;
+    }
+    ret = nvstore_read_entry(store, e, &buf, &len, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    g_free(v->type);
+    v->type = g_strdup(e->type);
+    v->data = g_byte_array_new_take(buf, len);
+    return 0;
 }
 
-/*
- * Replace the exposed blob by @data[0..@len) with the bytes at @offset
- * replaced by @qiov (if any), zero-filled up to @new_len, which is at
- * least @offset plus the size of @qiov; called with s->lock held
- */
 static int coroutine_fn GRAPH_RDLOCK
-nvstore_write_exposed(BlockDriverState *bs, uint8_t *data, size_t len,
-                      uint64_t new_len, uint64_t offset, QEMUIOVector *qiov,
-                      Error **errp)
+nvstore_co_view_load(NvstoreBlobView *v, Error **errp)
 {
-    BDRVNvstoreState *s = bs->opaque;
-    NvstoreEntry *e = nvstore_exposed_entry(s);
-    g_autofree uint8_t *buf = NULL;
-    NvstoreBlobUpdate u = {
-        .name = s->blob,
-        .type = e ? e->type : s->blob_type,
-    };
-
-    if (new_len > NVSTORE_EXPOSED_MAX) {
-        error_setg(errp, "Blob '%s' would be larger than %" PRIu64 " bytes, "
-                   "the limit of option '%s'", s->blob,
-                   (uint64_t)NVSTORE_EXPOSED_MAX, NVSTORE_OPT_BLOB);
-        return -EFBIG;
-    }
-    buf = g_try_malloc0(new_len);
-    if (!buf && new_len) {
-        error_setg(errp, "Blob '%s': cannot allocate %" PRIu64 " bytes",
-                   s->blob, new_len);
-        return -ENOMEM;
-    }
-    /* Truncating to zero: @buf is NULL, and memcpy() must not see it */
-    if (MIN(len, new_len)) {
-        memcpy(buf, data, MIN(len, new_len));
-    }
-    if (qiov) {
-        qemu_iovec_to_buf(qiov, 0, buf + offset, qiov->size);
-    }
-    u.data = buf;
-    u.len = new_len;
-    return nvstore_co_commit_locked(bs, &u, 1, errp);
-}
-
-/*
- * A read or write request on the exposed blob: a read copies from the
- * blob (padded with zeroes to the node's last sector), a write replaces
- * the whole blob, grown if the request goes past its end, in one atomic,
- * durable commit
- */
-static int coroutine_fn GRAPH_RDLOCK
-nvstore_co_exposed_rw(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                      QEMUIOVector *qiov, bool write)
-{
-    BDRVNvstoreState *s = bs->opaque;
-    g_autofree uint8_t *data = NULL;
-    Error *err = NULL;
-    size_t len, n = 0;
+    BDRVNvstoreState *s = nvstore_view_store(v)->opaque;
     int ret;
 
     qemu_co_mutex_lock(&s->lock);
-    ret = nvstore_read_exposed(bs, &data, &len, &err);
-    if (ret >= 0 && write) {
-        ret = nvstore_write_exposed(bs, data, len,
-                                    MAX(len, (uint64_t)offset + bytes),
-                                    offset, qiov, &err);
-    }
+    ret = nvstore_co_view_load_locked(v, errp);
     qemu_co_mutex_unlock(&s->lock);
-    if (ret < 0) {
-        trace_nvstore_blob_io_error(bs, s->blob, error_get_pretty(err));
+    return ret;
+}
+
+/*
+ * Commit the dirty blobs of every view of the store, @v's included, in
+ * one commit; nothing if none is dirty
+ */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_view_commit(NvstoreBlobView *v, Error **errp)
+{
+    BlockDriverState *store = nvstore_view_store(v);
+    BDRVNvstoreState *s = store->opaque;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = nvstore_co_commit_locked(store, NULL, 0, errp);
+    qemu_co_mutex_unlock(&s->lock);
+    trace_nvstore_view_commit(v->bs, v->name, ret);
+    return ret;
+}
+
+static void coroutine_fn nvstore_view_commit_entry(void *opaque)
+{
+    NvstoreBlobView *v = opaque;
+    Error *err = NULL;
+
+    bdrv_graph_co_rdlock();
+    if (nvstore_co_view_commit(v, &err) < 0) {
+        /* The blob stays dirty: the next flush tries again and fails */
+        trace_nvstore_blob_io_error(v->bs, v->name, error_get_pretty(err));
         error_free(err);
-        return ret;
     }
-    if (write) {
-        return 0;
+    bdrv_graph_co_rdunlock();
+    bdrv_dec_in_flight(v->bs);
+}
+
+/* commit-delay has passed: commit, in a coroutine accounted in flight */
+static void nvstore_view_timer_cb(void *opaque)
+{
+    NvstoreBlobView *v = opaque;
+    Coroutine *co = qemu_coroutine_create(nvstore_view_commit_entry, v);
+
+    bdrv_inc_in_flight(v->bs);
+    aio_co_enter(bdrv_get_aio_context(v->bs), co);
+}
+
+static void nvstore_view_attach_timer(NvstoreBlobView *v, AioContext *ctx)
+{
+    v->timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, SCALE_NS,
+                             nvstore_view_timer_cb, v);
+    if (nvstore_view_dirty(v) && v->delay_ns) {
+        timer_mod(v->timer, v->deadline);
     }
-    if (offset < len) {
-        n = MIN(bytes, len - offset);
-        qemu_iovec_from_buf(qiov, 0, data + offset, n);
+}
+
+static void nvstore_view_detach_timer(NvstoreBlobView *v)
+{
+    if (v->timer) {
+        timer_free(v->timer);
+        v->timer = NULL;
     }
-    if (n < bytes) {
-        qemu_iovec_memset(qiov, n, 0, bytes - n);
+}
+
+/* After a change of @data: commit now or arm the timer */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_view_changed(NvstoreBlobView *v, bool fua, Error **errp)
+{
+    v->gen++;
+    nvstore_view_update_length(v);
+    if (fua || !v->delay_ns) {
+        return nvstore_co_view_commit(v, errp);
+    }
+    if (v->timer && !timer_pending(v->timer)) {
+        v->deadline = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + v->delay_ns;
+        timer_mod(v->timer, v->deadline);
     }
     return 0;
+}
+
+/* Resize the blob in memory to @len, zero-filled */
+static int nvstore_view_resize(NvstoreBlobView *v, uint64_t len, Error **errp)
+{
+    uint64_t old = v->data->len;
+
+    if (len > NVSTORE_VIEW_MAX) {
+        error_setg(errp, "Blob '%s' would be larger than %" PRIu64 " bytes, "
+                   "the limit of a blob used as a node's data", v->name,
+                   (uint64_t)NVSTORE_VIEW_MAX);
+        return -EFBIG;
+    }
+    g_byte_array_set_size(v->data, len);
+    if (len > old) {
+        memset(v->data->data + old, 0, len - old);
+    }
+    return 0;
+}
+
+/*
+ * Write @qiov at @offset of the blob in memory; past the blob's end,
+ * within the node's last sector, the blob grows.  A write that commits
+ * (@fua, or no commit-delay) and fails leaves the blob as it was.
+ */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_view_write(NvstoreBlobView *v, int64_t offset, int64_t bytes,
+                      QEMUIOVector *qiov, bool fua, Error **errp)
+{
+    bool sync = fua || !v->delay_ns;
+    g_autoptr(GByteArray) old = NULL;
+    uint64_t old_gen = v->gen;
+    int ret = 0;
+
+    if (sync) {
+        old = g_byte_array_sized_new(v->data->len);
+        g_byte_array_append(old, v->data->data, v->data->len);
+    }
+    if (offset + bytes > v->data->len) {
+        ret = nvstore_view_resize(v, offset + bytes, errp);
+    }
+    if (ret >= 0) {
+        qemu_iovec_to_buf(qiov, 0, v->data->data + offset, bytes);
+        ret = nvstore_co_view_changed(v, fua, errp);
+    }
+    if (ret < 0 && sync) {
+        g_byte_array_unref(v->data);
+        v->data = g_steal_pointer(&old);
+        v->gen = old_gen;
+        nvstore_view_update_length(v);
+    }
+    return ret;
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_view_rw(NvstoreBlobView *v, int64_t offset, int64_t bytes,
+                   QEMUIOVector *qiov, BdrvRequestFlags flags, bool write)
+{
+    Error *err = NULL;
+    size_t n = 0;
+    int ret;
+
+    ret = nvstore_co_view_load(v, &err);
+    if (ret >= 0 && write) {
+        ret = nvstore_co_view_write(v, offset, bytes, qiov,
+                                    flags & BDRV_REQ_FUA, &err);
+    } else if (ret >= 0) {
+        if (offset < v->data->len) {
+            n = MIN(bytes, v->data->len - offset);
+            qemu_iovec_from_buf(qiov, 0, v->data->data + offset, n);
+        }
+        if (n < bytes) {
+            qemu_iovec_memset(qiov, n, 0, bytes - n);
+        }
+    }
+    if (ret < 0) {
+        trace_nvstore_blob_io_error(v->bs, v->name, error_get_pretty(err));
+        error_free(err);
+    }
+    return ret < 0 ? ret : 0;
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_view_truncate(NvstoreBlobView *v, int64_t offset,
+                         PreallocMode prealloc, Error **errp)
+{
+    g_autoptr(GByteArray) old = NULL;
+    uint64_t old_gen = v->gen;
+    int ret;
+
+    if (prealloc != PREALLOC_MODE_OFF) {
+        error_setg(errp, "Unsupported preallocation mode '%s'",
+                   PreallocMode_str(prealloc));
+        return -ENOTSUP;
+    }
+    ret = nvstore_co_view_load(v, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    /* A resize is metadata: durable when it returns, or not done at all */
+    old = g_byte_array_sized_new(v->data->len);
+    g_byte_array_append(old, v->data->data, v->data->len);
+    ret = nvstore_view_resize(v, offset, errp);
+    if (ret >= 0) {
+        ret = nvstore_co_view_changed(v, true, errp);
+    }
+    if (ret < 0) {
+        g_byte_array_unref(v->data);
+        v->data = g_steal_pointer(&old);
+        v->gen = old_gen;
+        nvstore_view_update_length(v);
+    }
+    return ret;
+}
+
+/*
+ * A view of blob @name, of the node @bs.  Claims the blob if the node is
+ * writable.
+ */
+static NvstoreBlobView * GRAPH_RDLOCK
+nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
+                 bool type_given, int64_t delay_ms, Error **errp)
+{
+    NvstoreBlobView *v = g_new0(NvstoreBlobView, 1);
+    g_autofree char *who = g_strdup_printf("node '%s'",
+                                           bdrv_get_node_name(bs));
+
+    v->bs = bs;
+    v->store = bs->drv == &bdrv_nvstore ? bs : bs->file->bs;
+    v->name = g_strdup(name);
+    v->type = g_strdup(type);
+    v->type_given = type_given;
+    v->delay_ns = delay_ms * SCALE_MS;
+    if (bdrv_is_writable(bs)) {
+        if (!nvstore_claim(nvstore_view_store(v), name, who, v, errp)) {
+            g_free(v->name);
+            g_free(v->type);
+            g_free(v);
+            return NULL;
+        }
+        v->claimed = true;
+    }
+    nvstore_view_attach_timer(v, bdrv_get_aio_context(bs));
+    return v;
+}
+
+/*
+ * Free @v: its node is being closed (after a flush) or re-opened by
+ * internal snapshot goto (after a drain), so nothing is dirty but what a
+ * failed commit left
+ */
+void nvstore_view_free(NvstoreBlobView *v)
+{
+    if (!v) {
+        return;
+    }
+    if (nvstore_view_dirty(v)) {
+        trace_nvstore_view_lost(v->bs, v->name);
+    }
+    nvstore_view_detach_timer(v);
+    if (v->claimed) {
+        nvstore_release(nvstore_view_store(v), v->name);
+    }
+    if (v->data) {
+        g_byte_array_unref(v->data);
+    }
+    g_free(v->name);
+    g_free(v->type);
+    g_free(v);
+}
+
+/*
+ * After migration hands the image over to this process: drop what was
+ * read before (the source may have changed it since), and claim the
+ * blob, which an inactive node could not
+ */
+int nvstore_view_activate(NvstoreBlobView *v, Error **errp)
+{
+    g_autofree char *who = g_strdup_printf("node '%s'",
+                                           bdrv_get_node_name(v->bs));
+
+    g_clear_pointer(&v->data, g_byte_array_unref);
+    v->gen = v->committed = 0;
+    nvstore_view_update_length(v);
+    if (!v->claimed && bdrv_is_writable(v->bs)) {
+        if (!nvstore_claim(nvstore_view_store(v), v->name, who, v, errp)) {
+            return -EBUSY;
+        }
+        v->claimed = true;
+    }
+    return 0;
+}
+
+/* ---- Group commit -------------------------------------------------------- */
+
+typedef struct NvstoreCollect {
+    GArray *updates;
+    GArray *marks;
+} NvstoreCollect;
+
+static void nvstore_view_collect(NvstoreBlobView *v, void *opaque)
+{
+    NvstoreCollect *c = opaque;
+    NvstoreViewMark m = { v, v->gen };
+    NvstoreBlobUpdate u = {
+        .name = v->name,
+        .type = v->type,
+    };
+
+    if (!nvstore_view_dirty(v)) {
+        return;
+    }
+    /* The data may change while the commit yields: commit a copy */
+    u.len = v->data->len;
+    u.data = u.len ? g_memdup2(v->data->data, u.len) : NULL;
+    g_array_append_val(c->updates, u);
+    g_array_append_val(c->marks, m);
+}
+
+void nvstore_views_collect(BlockDriverState *store, GArray *updates,
+                           GArray *marks)
+{
+    NvstoreCollect c = { updates, marks };
+
+    nvstore_for_each_view(store, nvstore_view_collect, &c);
+}
+
+void nvstore_views_committed(GArray *updates, size_t first, GArray *marks,
+                             bool ok)
+{
+    guint i;
+
+    for (i = 0; i < marks->len; i++) {
+        NvstoreViewMark *m = &g_array_index(marks, NvstoreViewMark, i);
+        NvstoreBlobUpdate *u = &g_array_index(updates, NvstoreBlobUpdate,
+                                              first + i);
+
+        if (ok) {
+            m->view->committed = m->gen;
+        }
+        g_free((void *)u->data);
+    }
+}
+
+/* ---- The nvstore node's option "blob" ------------------------------------ */
+
+int nvstore_check_blob_opts(const char *name, const char *type,
+                            uint64_t delay_ms, Error **errp)
+{
+    g_autoptr(NvstoreDir) dir = nvstore_dir_new();
+
+    if (delay_ms > NVSTORE_COMMIT_DELAY_MAX) {
+        error_setg(errp, "Option '%s' must be at most %d (milliseconds)",
+                   NVSTORE_OPT_COMMIT_DELAY, NVSTORE_COMMIT_DELAY_MAX);
+        return -EINVAL;
+    }
+    if (!name) {
+        if (type) {
+            error_setg(errp, "Option '%s' needs option '%s'",
+                       NVSTORE_OPT_BLOB_TYPE, NVSTORE_OPT_BLOB);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    /* Check the name and the type as a directory would */
+    if (!nvstore_dir_add(dir, name, type ?: NVSTORE_BLOB_TYPE_RAW, errp)) {
+        error_prepend(errp, "Invalid option '%s' or '%s': ",
+                      NVSTORE_OPT_BLOB, NVSTORE_OPT_BLOB_TYPE);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int GRAPH_RDLOCK
+nvstore_exposed_open(BlockDriverState *bs, const char *name,
+                     const char *type, int64_t delay_ms, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+
+    s->view = nvstore_view_new(bs, name, type, false, delay_ms, errp);
+    return s->view ? 0 : -EBUSY;
+}
+
+/* ---- The data path of both drivers -------------------------------------- */
+
+/* The view of @bs, a node of driver nvstore or nvstore-blob, or NULL */
+static NvstoreBlobView *nvstore_node_view(BlockDriverState *bs)
+{
+    if (bs->drv == &bdrv_nvstore) {
+        return ((BDRVNvstoreState *)bs->opaque)->view;
+    }
+    return ((BDRVNvstoreBlobState *)bs->opaque)->view;
 }
 
 int coroutine_fn GRAPH_RDLOCK
 nvstore_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
                   QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
-    int ret = nvstore_co_exposed_rw(bs, offset, bytes, qiov, false);
+    NvstoreBlobView *v = nvstore_node_view(bs);
+    int ret = 0;
 
+    if (v) {
+        ret = nvstore_co_view_rw(v, offset, bytes, qiov, flags, false);
+    } else {
+        qemu_iovec_memset(qiov, 0, 0, bytes);
+    }
     trace_nvstore_co_preadv(bs, offset, bytes, ret);
     return ret;
 }
@@ -167,48 +606,240 @@ int coroutine_fn GRAPH_RDLOCK
 nvstore_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
                    QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
-    BDRVNvstoreState *s = bs->opaque;
-    int ret = s->blob ? nvstore_co_exposed_rw(bs, offset, bytes, qiov, true)
-                      : -ENOTSUP;
+    NvstoreBlobView *v = nvstore_node_view(bs);
+    int ret = v ? nvstore_co_view_rw(v, offset, bytes, qiov, flags, true) :
+                  -ENOTSUP;
 
     trace_nvstore_co_pwritev(bs, offset, bytes, ret);
     return ret;
 }
 
-/* Resize the exposed blob, creating it if it does not exist */
 int coroutine_fn GRAPH_RDLOCK
 nvstore_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                     PreallocMode prealloc, BdrvRequestFlags flags,
                     Error **errp)
 {
-    BDRVNvstoreState *s = bs->opaque;
-    g_autofree uint8_t *data = NULL;
-    size_t len;
-    int ret;
+    NvstoreBlobView *v = nvstore_node_view(bs);
 
-    if (!s->blob) {
+    if (!v) {
         error_setg(errp, "An nvstore node has data only with option '%s'",
                    NVSTORE_OPT_BLOB);
         return -ENOTSUP;
     }
-    if (prealloc != PREALLOC_MODE_OFF) {
-        error_setg(errp, "Unsupported preallocation mode '%s'",
-                   PreallocMode_str(prealloc));
-        return -ENOTSUP;
-    }
-    qemu_co_mutex_lock(&s->lock);
-    ret = nvstore_read_exposed(bs, &data, &len, errp);
-    if (ret >= 0) {
-        ret = nvstore_write_exposed(bs, data, len, offset, 0, NULL, errp);
-    }
-    qemu_co_mutex_unlock(&s->lock);
-    return ret;
+    return nvstore_co_view_truncate(v, offset, prealloc, errp);
 }
 
 int64_t coroutine_fn GRAPH_RDLOCK
 nvstore_co_getlength(BlockDriverState *bs)
 {
-    NvstoreEntry *e = nvstore_exposed_entry(bs->opaque);
+    NvstoreBlobView *v = nvstore_node_view(bs);
 
-    return e && !e->unusable ? nvstore_entry_data_size(e) : 0;
+    return v ? nvstore_view_length(v) : 0;
 }
+
+/* A flush commits the dirty blobs of every user of the nvstore node */
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_flush_views(BlockDriverState *bs)
+{
+    NvstoreBlobView *v = nvstore_node_view(bs);
+    BlockDriverState *store = v ? nvstore_view_store(v) : bs;
+    BDRVNvstoreState *s = store->opaque;
+    Error *err = NULL;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = nvstore_co_commit_locked(store, NULL, 0, &err);
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret < 0) {
+        trace_nvstore_blob_io_error(bs, v ? v->name : "",
+                                    error_get_pretty(err));
+        error_free(err);
+    }
+    return ret;
+}
+
+/* Before migration hands the image over: commit */
+int GRAPH_RDLOCK nvstore_inactivate(BlockDriverState *bs)
+{
+    return bdrv_flush(bs);
+}
+
+/*
+ * No commit starts in a drained section: the timer stops at its
+ * beginning and starts again, for the same deadline, at its end (data
+ * stay in memory: a drain is no flush)
+ */
+void nvstore_drain_begin(BlockDriverState *bs)
+{
+    NvstoreBlobView *v = nvstore_node_view(bs);
+
+    if (v && v->timer) {
+        timer_del(v->timer);
+    }
+}
+
+void nvstore_drain_end(BlockDriverState *bs)
+{
+    NvstoreBlobView *v = nvstore_node_view(bs);
+
+    if (v && v->timer && nvstore_view_dirty(v) && v->delay_ns) {
+        timer_mod(v->timer, v->deadline);
+    }
+}
+
+void nvstore_detach_aio_context(BlockDriverState *bs)
+{
+    NvstoreBlobView *v = nvstore_node_view(bs);
+
+    if (v) {
+        nvstore_view_detach_timer(v);
+    }
+}
+
+void nvstore_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
+{
+    NvstoreBlobView *v = nvstore_node_view(bs);
+
+    if (v) {
+        nvstore_view_attach_timer(v, ctx);
+    }
+}
+
+/* ---- Driver nvstore-blob ------------------------------------------------- */
+
+static int nvstore_blob_node_open(BlockDriverState *bs, QDict *options,
+                                  int flags, Error **errp)
+{
+    BDRVNvstoreBlobState *s = bs->opaque;
+    const char *name, *type;
+    QemuOpts *opts;
+    uint64_t delay;
+    int ret;
+
+    opts = qemu_opts_create(&nvstore_blob_runtime_opts, NULL, 0,
+                            &error_abort);
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        ret = -EINVAL;
+        goto out;
+    }
+    name = qemu_opt_get(opts, NVSTORE_OPT_BLOB);
+    type = qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE);
+    delay = qemu_opt_get_number(opts, NVSTORE_OPT_COMMIT_DELAY,
+                                NVSTORE_BLOB_COMMIT_DELAY_DEFAULT);
+    ret = nvstore_check_blob_opts(name, type, delay, errp);
+    if (ret < 0) {
+        goto out;
+    }
+    if (!name) {
+        error_setg(errp, "Option '%s' is required", NVSTORE_OPT_BLOB);
+        ret = -EINVAL;
+        goto out;
+    }
+
+    ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
+    if (ret < 0) {
+        goto out;
+    }
+    bdrv_graph_rdlock_main_loop();
+    if (bs->file->bs->drv != &bdrv_nvstore) {
+        error_setg(errp, "The file of an nvstore-blob node must be an "
+                   "nvstore node, not a node of driver '%s'",
+                   bs->file->bs->drv->format_name);
+        ret = -EINVAL;
+    } else {
+        s->view = nvstore_view_new(bs, name, type ?: NVSTORE_BLOB_TYPE_RAW,
+                                   type, delay, errp);
+        ret = s->view ? 0 : -EBUSY;
+    }
+    if (ret >= 0) {
+        nvstore_view_update_length(s->view);
+    }
+    bdrv_graph_rdunlock_main_loop();
+    bs->supported_write_flags = BDRV_REQ_FUA;
+out:
+    qemu_opts_del(opts);
+    return ret;
+}
+
+static void nvstore_blob_node_close(BlockDriverState *bs)
+{
+    BDRVNvstoreBlobState *s = bs->opaque;
+
+    g_clear_pointer(&s->view, nvstore_view_free);
+}
+
+static int nvstore_blob_node_reopen_prepare(BDRVReopenState *state,
+                                            BlockReopenQueue *queue,
+                                            Error **errp)
+{
+    BDRVNvstoreBlobState *s = state->bs->opaque;
+
+    /* Becoming writable needs a claim; the options cannot change */
+    if ((state->flags & BDRV_O_RDWR) && !s->view->claimed) {
+        error_setg(errp, "An nvstore-blob node cannot become writable: "
+                   "reopen it with read-only=off");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void coroutine_fn GRAPH_RDLOCK
+nvstore_blob_node_co_invalidate_cache(BlockDriverState *bs, Error **errp)
+{
+    BDRVNvstoreBlobState *s = bs->opaque;
+
+    nvstore_view_activate(s->view, errp);
+}
+
+/*
+ * The nvstore node arbitrates between the writers of its blobs: share
+ * its write permission with them, and do not resize it
+ */
+static void nvstore_blob_node_child_perm(BlockDriverState *bs, BdrvChild *c,
+                                         BdrvChildRole role,
+                                         BlockReopenQueue *reopen_queue,
+                                         uint64_t perm, uint64_t shared,
+                                         uint64_t *nperm, uint64_t *nshared)
+{
+    bdrv_default_perms(bs, c, role, reopen_queue, perm, shared, nperm,
+                       nshared);
+    *nperm &= ~BLK_PERM_RESIZE;
+    *nshared |= BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED;
+}
+
+static const char *const nvstore_blob_node_strong_runtime_opts[] = {
+    NVSTORE_OPT_BLOB,
+    NVSTORE_OPT_BLOB_TYPE,
+
+    NULL
+};
+
+static BlockDriver bdrv_nvstore_blob = {
+    .format_name            = "nvstore-blob",
+    .instance_size          = sizeof(BDRVNvstoreBlobState),
+    .strong_runtime_opts    = nvstore_blob_node_strong_runtime_opts,
+
+    .bdrv_open              = nvstore_blob_node_open,
+    .bdrv_close             = nvstore_blob_node_close,
+    .bdrv_reopen_prepare    = nvstore_blob_node_reopen_prepare,
+    .bdrv_child_perm        = nvstore_blob_node_child_perm,
+    .bdrv_co_invalidate_cache = nvstore_blob_node_co_invalidate_cache,
+    .bdrv_inactivate        = nvstore_inactivate,
+    .bdrv_drain_begin       = nvstore_drain_begin,
+    .bdrv_drain_end         = nvstore_drain_end,
+    .bdrv_detach_aio_context = nvstore_detach_aio_context,
+    .bdrv_attach_aio_context = nvstore_attach_aio_context,
+
+    .bdrv_co_preadv         = nvstore_co_preadv,
+    .bdrv_co_pwritev        = nvstore_co_pwritev,
+    .bdrv_co_truncate       = nvstore_co_truncate,
+    .bdrv_co_getlength      = nvstore_co_getlength,
+    .bdrv_co_flush_to_os    = nvstore_co_flush_views,
+};
+
+static void bdrv_nvstore_blob_init(void)
+{
+    bdrv_register(&bdrv_nvstore_blob);
+}
+
+block_init(bdrv_nvstore_blob_init);

@@ -379,37 +379,85 @@ static void nvstore_commit_finish(BlockDriverState *bs, NvstoreCommit *c)
                          c->enc_len);
 }
 
+/* Commit the updates of @c: steps 1 to 5 */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit_run(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
+{
+    int ret;
+
+    QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
+    ret = nvstore_commit_begin(bs, c, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = nvstore_commit_apply(bs->opaque, c, errp);
+    if (ret >= 0) {
+        ret = nvstore_commit_place(bs, c, errp);
+    }
+    if (ret >= 0) {
+        ret = nvstore_grow(bs, c->end, errp);
+    }
+    if (ret >= 0) {
+        ret = nvstore_commit_write(bs, c, errp);
+    }
+    if (ret >= 0) {
+        nvstore_commit_finish(bs, c);
+    } else {
+        trace_nvstore_commit_fail(bs, c->gen, ret);
+    }
+    nvstore_dir_free(c->dir);
+    g_free(c->enc);
+    return ret < 0 ? ret : 0;
+}
+
+/* A blob of @updates that a blob node writes cannot be changed by others */
+static int nvstore_commit_check_writers(BlockDriverState *bs,
+                                        const NvstoreBlobUpdate *updates,
+                                        size_t n, Error **errp)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const char *who = updates[i].name ?
+                          nvstore_view_writer(bs, updates[i].name) : NULL;
+
+        if (who) {
+            error_setg(errp, "Blob '%s' is written by %s", updates[i].name,
+                       who);
+            return -EBUSY;
+        }
+    }
+    return 0;
+}
+
 int coroutine_fn GRAPH_RDLOCK
 nvstore_co_commit_locked(BlockDriverState *bs,
                          const NvstoreBlobUpdate *updates, size_t n,
                          Error **errp)
 {
-    NvstoreCommit c = { .updates = updates, .n = n };
+    g_autoptr(GArray) all = g_array_new(false, false,
+                                        sizeof(NvstoreBlobUpdate));
+    g_autoptr(GArray) marks = g_array_new(false, false,
+                                          sizeof(NvstoreViewMark));
+    NvstoreCommit c = { 0 };
     int ret;
 
-    QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
-    ret = nvstore_commit_begin(bs, &c, errp);
+    ret = nvstore_commit_check_writers(bs, updates, n, errp);
     if (ret < 0) {
         return ret;
     }
-    ret = nvstore_commit_apply(bs->opaque, &c, errp);
-    if (ret >= 0) {
-        ret = nvstore_commit_place(bs, &c, errp);
+    /* Group commit: the dirty blobs of the blob nodes come along */
+    g_array_append_vals(all, updates, n);
+    nvstore_views_collect(bs, all, marks);
+    if (!all->len && !updates) {
+        /* Nothing dirty to commit */
+        return 0;
     }
-    if (ret >= 0) {
-        ret = nvstore_grow(bs, c.end, errp);
-    }
-    if (ret >= 0) {
-        ret = nvstore_commit_write(bs, &c, errp);
-    }
-    if (ret >= 0) {
-        nvstore_commit_finish(bs, &c);
-    } else {
-        trace_nvstore_commit_fail(bs, c.gen, ret);
-    }
-    nvstore_dir_free(c.dir);
-    g_free(c.enc);
-    return ret < 0 ? ret : 0;
+    c.updates = (NvstoreBlobUpdate *)all->data;
+    c.n = all->len;
+    ret = nvstore_co_commit_run(bs, &c, errp);
+    nvstore_views_committed(all, n, marks, ret >= 0);
+    return ret;
 }
 
 int coroutine_fn GRAPH_RDLOCK

@@ -10,7 +10,10 @@
  *                      slot holds the committed state
  *   nvstore-commit.c   the update protocol: placement in free space,
  *                      growth, writing a new generation
- *   nvstore-blob.c     the blob exposed as the node's data (option "blob")
+ *   nvstore-blob.c     a blob as a node's data: driver nvstore-blob and
+ *                      option "blob", a write-back cache of the blob
+ *   nvstore-writers.c  who writes which blob: one writer per blob, and
+ *                      the write-back caches a commit takes along
  *   nvstore-api.c      the device API of include/block/nvstore.h
  *   nvstore-check.c    qemu-img check and repair
  *
@@ -33,6 +36,16 @@
 #define NVSTORE_OPT_BLOB_TYPE   "blob-type"
 #define NVSTORE_OPT_DELETE_BLOB "delete-blob"
 #define NVSTORE_OPT_CONTAINER   "container"
+#define NVSTORE_OPT_COMMIT_DELAY "commit-delay"
+
+/* A blob as a node's data, cached in memory (nvstore-blob.c) */
+typedef struct NvstoreBlobView NvstoreBlobView;
+
+/* A dirty blob taken into a commit: its view and the change committed */
+typedef struct NvstoreViewMark {
+    NvstoreBlobView *view;
+    uint64_t gen;
+} NvstoreViewMark;
 
 typedef struct BDRVNvstoreState {
     /*
@@ -60,10 +73,8 @@ typedef struct BDRVNvstoreState {
      */
     uint64_t next_gen;
 
-    /* Option "blob": the blob exposed as the node's data, or NULL */
-    char *blob;
-    /* Option "blob-type": its type, if a write creates it */
-    char *blob_type;
+    /* Option "blob": the blob that is the node's data, or NULL */
+    NvstoreBlobView *view;
 } BDRVNvstoreState;
 
 /* A byte range [start, end) of the image */
@@ -209,7 +220,82 @@ int coroutine_fn GRAPH_RDLOCK
 nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
                   size_t n, Error **errp);
 
-/* ---- nvstore-blob.c: the exposed blob ------------------------------------ */
+/* ---- nvstore-blob.c: a blob as a node's data ---------------------------- */
+
+/* Options "blob", "blob-type" and "commit-delay", for both drivers */
+extern QemuOptsList nvstore_blob_runtime_opts;
+
+/**
+ * nvstore_check_blob_opts:
+ *
+ * Check options "blob" (@name), "blob-type" (@type) and "commit-delay"
+ * (@delay_ms).
+ */
+int nvstore_check_blob_opts(const char *name, const char *type,
+                            uint64_t delay_ms, Error **errp);
+
+/**
+ * nvstore_exposed_open:
+ *
+ * Make blob @name the data of nvstore node @bs (option "blob").  Claims
+ * the blob if @bs is writable.
+ */
+int GRAPH_RDLOCK
+nvstore_exposed_open(BlockDriverState *bs, const char *name,
+                     const char *type, int64_t delay_ms, Error **errp);
+
+/**
+ * nvstore_view_activate:
+ *
+ * The view's node is active again (migration): forget what was read and
+ * claim the blob if the node is writable.
+ */
+int nvstore_view_activate(NvstoreBlobView *v, Error **errp);
+
+/**
+ * nvstore_view_free:
+ *
+ * Free a view, and release its blob.
+ */
+void nvstore_view_free(NvstoreBlobView *v);
+
+/**
+ * nvstore_views_collect:
+ * @updates: array of NvstoreBlobUpdate, extended
+ * @marks: array of NvstoreViewMark, extended
+ *
+ * Append an update for the dirty blob of each view of @store, with a copy
+ * of its data, for nvstore_views_committed().  Called with the store's
+ * lock held.
+ */
+void nvstore_views_collect(BlockDriverState *store, GArray *updates,
+                           GArray *marks);
+
+/**
+ * nvstore_views_committed:
+ * @first: the index in @updates of the first collected update
+ * @ok: whether the commit succeeded
+ *
+ * After a commit of the updates that nvstore_views_collect() appended:
+ * mark what was committed clean, and free the copies.
+ */
+void nvstore_views_committed(GArray *updates, size_t first, GArray *marks,
+                             bool ok);
+
+/*
+ * The data path of nodes of driver nvstore (option "blob") and
+ * nvstore-blob alike: the same BlockDriver callbacks.
+ * nvstore_co_flush_views() commits the dirty blobs of every view of the
+ * nvstore node.
+ */
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_flush_views(BlockDriverState *bs);
+
+int GRAPH_RDLOCK nvstore_inactivate(BlockDriverState *bs);
+void nvstore_drain_begin(BlockDriverState *bs);
+void nvstore_drain_end(BlockDriverState *bs);
+void nvstore_detach_aio_context(BlockDriverState *bs);
+void nvstore_attach_aio_context(BlockDriverState *bs, AioContext *ctx);
 
 /**
  * nvstore_exposed_usable:
@@ -239,6 +325,45 @@ nvstore_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
                     Error **errp);
 int64_t coroutine_fn GRAPH_RDLOCK
 nvstore_co_getlength(BlockDriverState *bs);
+
+/* ---- nvstore-writers.c: one writer per blob ----------------------------- */
+
+/**
+ * nvstore_claim:
+ * @store: an nvstore node
+ * @blob: a blob's name
+ * @who: the writer, for error messages ("node 'vars0'", "TPM 'tpm0'")
+ * @view: the writer's write-back cache, or NULL
+ *
+ * Register the writer of @blob.  Main loop only.
+ *
+ * Returns: false, with @errp set, if @blob has a writer already.
+ */
+bool nvstore_claim(BlockDriverState *store, const char *blob,
+                   const char *who, NvstoreBlobView *view, Error **errp);
+
+/**
+ * nvstore_release:
+ *
+ * @blob has no writer any more.  Main loop only.
+ */
+void nvstore_release(BlockDriverState *store, const char *blob);
+
+/**
+ * nvstore_view_writer:
+ *
+ * Returns: who writes @blob through a view, or NULL if no view does.
+ */
+const char *nvstore_view_writer(BlockDriverState *store, const char *blob);
+
+/**
+ * nvstore_for_each_view:
+ *
+ * Call @fn for the view of each writer of a blob of @store that has one.
+ */
+void nvstore_for_each_view(BlockDriverState *store,
+                           void (*fn)(NvstoreBlobView *view, void *opaque),
+                           void *opaque);
 
 /* ---- nvstore-check.c: qemu-img check ------------------------------------- */
 

@@ -10,9 +10,9 @@
  *
  * State: the committed directory, read at open and replaced only by a
  * successful commit.  Every commit writes through to the child and
- * flushes it once before it returns, so closing the node (as internal
- * snapshot goto does, without a flush) loses nothing, and nothing needs
- * writing back at inactivation.
+ * flushes it once before it returns.  What is not committed yet is in
+ * the write-back caches of blob nodes (nvstore-blob.c): a flush and
+ * inactivation commit them.
  */
 
 #include "qemu/osdep.h"
@@ -25,25 +25,6 @@
 #include "nvstore-int.h"
 #include "trace.h"
 
-static QemuOptsList nvstore_runtime_opts = {
-    .name = "nvstore",
-    .head = QTAILQ_HEAD_INITIALIZER(nvstore_runtime_opts.head),
-    .desc = {
-        {
-            .name = NVSTORE_OPT_BLOB,
-            .type = QEMU_OPT_STRING,
-            .help = "Name of the blob to expose as the node's data",
-        },
-        {
-            .name = NVSTORE_OPT_BLOB_TYPE,
-            .type = QEMU_OPT_STRING,
-            .help = "Type of that blob if a write creates it (default: "
-                    "raw)",
-        },
-        { /* end of list */ }
-    },
-};
-
 static int nvstore_probe(const uint8_t *buf, int buf_size,
                          const char *filename)
 {
@@ -54,30 +35,6 @@ static int nvstore_probe(const uint8_t *buf, int buf_size,
 }
 
 /* ---- Open, close, reopen ------------------------------------------------- */
-
-/* Options "blob" and "blob-type" */
-static int nvstore_absorb_opts(BDRVNvstoreState *s, QemuOpts *opts,
-                               Error **errp)
-{
-    s->blob = g_strdup(qemu_opt_get(opts, NVSTORE_OPT_BLOB));
-    s->blob_type = g_strdup(qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE) ?:
-                            NVSTORE_BLOB_TYPE_RAW);
-    if (s->blob) {
-        /* Check the name and the type as a directory would */
-        g_autoptr(NvstoreDir) dir = nvstore_dir_new();
-
-        if (!nvstore_dir_add(dir, s->blob, s->blob_type, errp)) {
-            error_prepend(errp, "Invalid option '%s' or '%s': ",
-                          NVSTORE_OPT_BLOB, NVSTORE_OPT_BLOB_TYPE);
-            return -EINVAL;
-        }
-    } else if (qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE)) {
-        error_setg(errp, "Option '%s' needs option '%s'",
-                   NVSTORE_OPT_BLOB_TYPE, NVSTORE_OPT_BLOB);
-        return -EINVAL;
-    }
-    return 0;
-}
 
 /*
  * Load the committed state.  For qemu-img check (BDRV_O_CHECK), an image
@@ -115,15 +72,22 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
                         Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
+    const char *blob;
+    uint64_t delay;
     QemuOpts *opts;
     int ret;
 
-    opts = qemu_opts_create(&nvstore_runtime_opts, NULL, 0, &error_abort);
+    opts = qemu_opts_create(&nvstore_blob_runtime_opts, NULL, 0,
+                            &error_abort);
     if (!qemu_opts_absorb_qdict(opts, options, errp)) {
         ret = -EINVAL;
         goto fail;
     }
-    ret = nvstore_absorb_opts(s, opts, errp);
+    delay = qemu_opt_get_number(opts, NVSTORE_OPT_COMMIT_DELAY, 0);
+    blob = qemu_opt_get(opts, NVSTORE_OPT_BLOB);
+    ret = nvstore_check_blob_opts(blob, qemu_opt_get(opts,
+                                                     NVSTORE_OPT_BLOB_TYPE),
+                                  delay, errp);
     if (ret < 0) {
         goto fail;
     }
@@ -134,8 +98,16 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
     }
 
     qemu_co_mutex_init(&s->lock);
+    bs->supported_write_flags = BDRV_REQ_FUA;
     bdrv_graph_rdlock_main_loop();
-    ret = nvstore_open_load(bs, flags, errp);
+    if (blob) {
+        ret = nvstore_exposed_open(bs, blob,
+                                   qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE) ?:
+                                   NVSTORE_BLOB_TYPE_RAW, delay, errp);
+    }
+    if (ret >= 0) {
+        ret = nvstore_open_load(bs, flags, errp);
+    }
     bdrv_graph_rdunlock_main_loop();
     if (ret < 0) {
         goto fail;
@@ -144,9 +116,8 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
     return 0;
 
 fail:
+    g_clear_pointer(&s->view, nvstore_view_free);
     g_clear_pointer(&s->dir, nvstore_dir_free);
-    g_clear_pointer(&s->blob, g_free);
-    g_clear_pointer(&s->blob_type, g_free);
     qemu_opts_del(opts);
     return ret;
 }
@@ -155,9 +126,8 @@ static void nvstore_close(BlockDriverState *bs)
 {
     BDRVNvstoreState *s = bs->opaque;
 
+    g_clear_pointer(&s->view, nvstore_view_free);
     g_clear_pointer(&s->dir, nvstore_dir_free);
-    g_clear_pointer(&s->blob, g_free);
-    g_clear_pointer(&s->blob_type, g_free);
 }
 
 static int nvstore_reopen_prepare(BDRVReopenState *state,
@@ -180,6 +150,8 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     g_clear_pointer(&s->dir, nvstore_dir_free);
     if (nvstore_load(bs, errp) < 0) {
         error_prepend(errp, "Could not reload the nvstore directory: ");
+    } else if (s->view) {
+        nvstore_view_activate(s->view, errp);
     }
     nvstore_update_total_sectors(bs);
     qemu_co_mutex_unlock(&s->lock);
@@ -587,6 +559,12 @@ BlockDriver bdrv_nvstore = {
     .bdrv_co_pwritev        = nvstore_co_pwritev,
     .bdrv_co_truncate       = nvstore_co_truncate,
     .bdrv_co_getlength      = nvstore_co_getlength,
+    .bdrv_co_flush_to_os    = nvstore_co_flush_views,
+    .bdrv_inactivate        = nvstore_inactivate,
+    .bdrv_drain_begin       = nvstore_drain_begin,
+    .bdrv_drain_end         = nvstore_drain_end,
+    .bdrv_detach_aio_context = nvstore_detach_aio_context,
+    .bdrv_attach_aio_context = nvstore_attach_aio_context,
 
     .bdrv_co_create         = nvstore_co_create,
     .bdrv_co_create_opts    = nvstore_co_create_opts,

@@ -62,6 +62,8 @@ typedef struct TPMLibtpmsBlob {
     bool persist;
     /* Its name in the image, e.g. "tpm2-00.permall" */
     char *image_name;
+    /* Claimed as the TPM's (nvstore_blob_claim()) */
+    bool claimed;
     /* The current contents; NULL if the blob does not exist */
     GBytes *data;
     /* @data differs from the image */
@@ -1020,10 +1022,14 @@ static int tpm_libtpms_open_drive(TPMLibtpms *s, const char *drive,
     }
     s->blk = blk;
 
-    /* Exclusive writer, like a block device */
+    /*
+     * Other users of the nvstore node (the blob nodes of UEFI variables,
+     * say) write it too: the node lets each blob have one writer, and the
+     * TPM claims its own
+     */
     if (blk_set_perm(blk, BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE,
-                     BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED,
-                     errp) < 0) {
+                     BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                     BLK_PERM_WRITE_UNCHANGED, errp) < 0) {
         return -1;
     }
     /* finish_sync() may wait for a commit inside a drained section */
@@ -1043,6 +1049,7 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
     const char *drive = qemu_opt_get(opts, "drive");
     const char *version_str = qemu_opt_get(opts, "version");
     uint32_t libver = TPMLIB_GetVersion();
+    g_autofree char *who = NULL;
     int version;
     TPM_RESULT res;
     int i;
@@ -1085,11 +1092,18 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
     }
 
     /* The names swtpm uses in its state directories */
+    who = g_strdup_printf("TPM '%s'", qemu_opts_id(opts));
     for (i = 0; i < TPM_LIBTPMS_NB_BLOBS; i++) {
         s->blobs[i].image_name =
             g_strdup_printf("%s-00.%s",
                             s->tpm_version == TPM_VERSION_2_0 ? "tpm2" : "tpm",
                             s->blobs[i].name);
+        if (nvstore_blob_claim(s->blk, s->blobs[i].image_name, who,
+                               errp) < 0) {
+            error_prepend(errp, "Drive '%s': ", drive);
+            return -1;
+        }
+        s->blobs[i].claimed = true;
     }
 
     WITH_QEMU_LOCK_GUARD(&s->lib_lock) {
@@ -1187,6 +1201,9 @@ static void tpm_libtpms_inst_finalize(Object *obj)
     /* Allocated by libtpms with realloc() */
     free(s->rbuf);
     for (i = 0; i < TPM_LIBTPMS_NB_BLOBS; i++) {
+        if (s->blobs[i].claimed) {
+            nvstore_blob_release(s->blk, s->blobs[i].image_name);
+        }
         g_clear_pointer(&s->blobs[i].data, g_bytes_unref);
         g_free(s->blobs[i].image_name);
     }

@@ -223,4 +223,32 @@ int co_wrapper_mixed nvstore_blob_get_attr(BlockBackend *blk,
 char ** coroutine_fn nvstore_co_blob_list(BlockBackend *blk, Error **errp);
 char ** co_wrapper_mixed nvstore_blob_list(BlockBackend *blk, Error **errp);
 
+/**
+ * nvstore_blob_claim:
+ * @blk: a BlockBackend whose node is an nvstore node
+ * @name: a blob's name
+ * @who: the writer, for error messages (e.g. "TPM 'tpm0'")
+ * @errp: error object
+ *
+ * Become the only writer of blob @name of the node: another device, or a
+ * blob node (nvstore-blob), that wants to write it is refused, with an
+ * error naming @who.  A device that writes blobs shares the node's write
+ * permission with the other users of the node, and claims its blobs.
+ * Main loop only.
+ *
+ * Returns: 0 on success, -EBUSY if the blob has a writer already,
+ * another negative errno value on failure.
+ */
+int nvstore_blob_claim(BlockBackend *blk, const char *name, const char *who,
+                       Error **errp);
+
+/**
+ * nvstore_blob_release:
+ * @blk: a BlockBackend whose node is an nvstore node
+ * @name: a blob claimed with nvstore_blob_claim()
+ *
+ * Stop being the writer of blob @name.  Main loop only.
+ */
+void nvstore_blob_release(BlockBackend *blk, const char *name);
+
 #endif /* BLOCK_NVSTORE_H */
