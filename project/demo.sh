@@ -108,3 +108,8 @@ echo
 echo "== A real guest on -tpmdev libtpms, its TPM state in nvstore inside qcow2"
 echo "   (Linux's TPM driver and tpm2-tools; two boots on one image)"
 "$top/project/guest-tpm.sh" tis
+echo
+echo
+echo "== UEFI variables and the TPM in one nvstore image: Debian's OVMF, its"
+echo "   variable store in an nvstore-blob node beside the TPM's state"
+"$top/project/guest-uefi.sh"

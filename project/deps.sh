@@ -22,7 +22,7 @@ PKGS=(
     seabios ipxe-qemu qemu-system-data
     swtpm swtpm-tools
     socat xz-utils file strace
-    tpm2-tools busybox-static cpio gnuplot-nox
+    tpm2-tools busybox-static cpio gnuplot-nox ovmf
 )
 # Packages that must come from bookworm-backports (name/target)
 BPO_PKGS=(meson python3-pycotap)

@@ -31,43 +31,10 @@ tis|crb) ;;
 *) echo "guest-tpm: unknown front end $front (tis or crb)" >&2; exit 2 ;;
 esac
 
-rm -rf "$W"
-mkdir -p "$W" "$CACHE"
-
-# --- The kernel: Debian's cloud kernel, unpacked, not installed -------------
-kpkg=$(apt-cache depends linux-image-cloud-amd64 |
-       awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
-deb=$(ls "$CACHE/${kpkg}"_*.deb 2>/dev/null | head -n 1 || true)
-if [ -z "$deb" ]; then
-    (cd "$CACHE" && apt-get download "$kpkg" >/dev/null)
-    deb=$(ls "$CACHE/${kpkg}"_*.deb | head -n 1)
-fi
-dpkg-deb -x "$deb" "$W/kernel"
-vmlinuz=$(ls "$W"/kernel/boot/vmlinuz-*)
-
-# --- The initramfs: busybox, tpm2-tools and the libraries they load ---------
-R=$W/root
-mkdir -p "$R"/{bin,dev,proc,sys,tmp,etc}
-cp /bin/busybox "$R/bin/busybox"
-cp /usr/bin/tpm2 "$R/bin/tpm2"
-for t in nvdefine nvwrite nvread getrandom; do
-    ln -s tpm2 "$R/bin/tpm2_$t"
-done
-# tpm2-tools loads its TCTI (libtss2-tcti-device) with dlopen()
-libs=$( (ldd /usr/bin/tpm2
-         ldd /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0) |
-        awk '/=> \// { print $3 } /^\t\/lib64/ { print $1 }' | sort -u)
-for l in $libs /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0; do
-    mkdir -p "$R$(dirname "$l")"
-    cp -L "$l" "$R$l"
-done
-cat >"$R/init" <<'EOF'
-#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-export TPM2TOOLS_TCTI=device:/dev/tpmrm0
+# --- The kernel and the initramfs: busybox, tpm2-tools --------------------
+. "$top/project/guest-lib.sh"
+guest_prepare
+cat >>"$R/init" <<'EOF'
 step=$(sed -n 's/.* nvtest=\([a-z]*\).*/\1/p' /proc/cmdline)
 data=$(sed -n 's/.* nvdata=\([0-9a-z-]*\).*/\1/p' /proc/cmdline)
 echo "GUEST: TPM $(cat /sys/class/tpm/tpm0/tpm_version_major)," \
@@ -87,7 +54,7 @@ sync
 poweroff -f
 EOF
 chmod +x "$R/init"
-(cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$W/initrd.gz"
+guest_cpio "$R" "$W/initrd.gz"
 
 # --- Two boots on one nvstore image -----------------------------------------
 # TCG unless told otherwise: on these machines /dev/kvm is a nested,

@@ -140,6 +140,29 @@ for front in tis crb; do
     fi
 done
 
+step "UEFI variables and the TPM in one nvstore image"
+# Debian's OVMF with its variable store in an nvstore-blob node beside
+# the libtpms TPM's state: a variable and an NV index written, read back,
+# reverted by qemu-img snapshot -a, and a kill after a variable write
+# (five boots, about 45 s)
+if "$top/project/guest-uefi.sh" >"$LOG/guest-uefi.log" 2>&1; then
+    t_pass "guest: $(tail -n 1 "$LOG/guest-uefi.log" | sed 's/^guest-uefi: PASS: //')"
+else
+    tail -n 40 "$LOG/guest-uefi.log"
+    t_fail "guest: UEFI (see $LOG/guest-uefi.log)"
+fi
+
+step "benchmark smoke run"
+# The pflash-like workload, tiny: it must keep working (no timings judged)
+mkdir -p "$B/bench-smoke"
+if "$B/gcc/tests/bench/bench-nvstore" pflash "$B/bench-smoke" 100 1 \
+       >"$LOG/bench-smoke.log" 2>&1; then
+    t_pass "bench: bench-nvstore pflash, 100 writes"
+else
+    cat "$LOG/bench-smoke.log"
+    t_fail "bench: bench-nvstore pflash (see $LOG/bench-smoke.log)"
+fi
+
 step "fuzz smoke runs: the directory decoder and the driver"
 for t in nvstore-dir-fuzz nvstore-fuzz; do
     if "$top/project/fuzz.sh" 20000 $t >"$LOG/fuzz-$t.log" 2>&1; then

@@ -31,6 +31,7 @@
 #include "qobject/qdict.h"
 #include "qemu/main-loop.h"
 #include "qemu/cutils.h"
+#include "qemu/units.h"
 #include <malloc.h>
 
 static int64_t now_ns(void)
@@ -419,6 +420,77 @@ static int cmd_dir(const char *dir)
     return 0;
 }
 
+/*
+ * A pflash-like workload: @n writes of 512 bytes at random offsets of a
+ * 540 KiB blob (the size of OVMF_VARS_4M.fd's variable store), then one
+ * flush; on an nvstore-blob node (default commit-delay) over an nvstore
+ * image, and, the baseline, on a raw file through QEMU's raw driver
+ * (what pflash uses for a vars file).  Prints the time of each, in
+ * milliseconds, and the number of commits of the nvstore image.
+ */
+static int64_t pflash_run(BlockBackend *blk, int n, GRand *rand)
+{
+    uint8_t buf[512];
+    int64_t start = now_ns();
+    int i;
+
+    for (i = 0; i < n; i++) {
+        int64_t offset = g_rand_int_range(rand, 0, 540 * KiB / 512) * 512;
+
+        memset(buf, i, sizeof(buf));
+        g_assert(blk_pwrite(blk, offset, sizeof(buf), buf, 0) == 0);
+    }
+    g_assert(blk_flush(blk) == 0);
+    return now_ns() - start;
+}
+
+static int cmd_pflash(const char *dir, int n, int runs)
+{
+    g_autofree char *nvs = g_strdup_printf("%s/pflash.nvs", dir);
+    g_autofree char *raw = g_strdup_printf("%s/pflash.raw", dir);
+    g_autoptr(GRand) rand = g_rand_new_with_seed(1);
+    int r;
+
+    for (r = 0; r < runs; r++) {
+        QDict *options = qdict_new();
+        BlockBackend *blk;
+        int64_t t_nvs, t_raw;
+        uint64_t gen0;
+
+        /* nvstore-blob over a new nvstore image with the blob created */
+        bdrv_img_create(nvs, "nvstore", NULL, NULL, NULL, UINT64_C(-1), 0,
+                        true, &error_abort);
+        qdict_put_str(options, "driver", "nvstore-blob");
+        qdict_put_str(options, "blob", "uefi-vars");
+        qdict_put_str(options, "file.driver", "nvstore");
+        qdict_put_str(options, "file.file.filename", nvs);
+        blk = blk_new_open(NULL, NULL, options, BDRV_O_RDWR | BDRV_O_RESIZE,
+                           &error_abort);
+        g_assert(blk_truncate(blk, 540 * KiB, true, PREALLOC_MODE_OFF, 0,
+                              &error_abort) == 0);
+        gen0 = current_slot(nvs).generation;
+        t_nvs = pflash_run(blk, n, rand);
+        blk_unref(blk);
+
+        /* The same on a raw file of the same size */
+        bdrv_img_create(raw, "raw", NULL, NULL, NULL, 540 * KiB, 0, true,
+                        &error_abort);
+        options = qdict_new();
+        qdict_put_str(options, "driver", "raw");
+        blk = blk_new_open(raw, NULL, options, BDRV_O_RDWR, &error_abort);
+        t_raw = pflash_run(blk, n, rand);
+        blk_unref(blk);
+
+        printf("pflash writes %d nvstore-ms %.1f raw-ms %.1f commits %"
+               PRIu64 "\n", n, t_nvs / 1e6, t_raw / 1e6,
+               current_slot(nvs).generation - gen0);
+        fflush(stdout);
+        unlink(nvs);
+        unlink(raw);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
@@ -442,7 +514,11 @@ int main(int argc, char **argv)
     if (argc == 3 && !strcmp(argv[1], "dir")) {
         return cmd_dir(argv[2]);
     }
+    if (argc == 5 && !strcmp(argv[1], "pflash")) {
+        return cmd_pflash(argv[2], atoi(argv[3]), atoi(argv[4]));
+    }
     fprintf(stderr, "usage: %s update DIR COUNT | flushes DIR KIND SIZE "
-            "COUNT | scale DIR | dir DIR\n", argv[0]);
+            "COUNT | scale DIR | dir DIR | pflash DIR WRITES RUNS\n",
+            argv[0]);
     return 2;
 }

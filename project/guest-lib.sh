@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Sourced by the guest tests (project/guest-*.sh): Debian's cloud kernel
+# and an initramfs root of busybox and tpm2-tools.
+#
+#   guest_kernel DIR    unpacks the kernel into DIR/kernel; sets $vmlinuz
+#                       and $kmod (its modules directory)
+#   guest_root DIR      makes DIR an initramfs root with busybox, tpm2
+#                       (tpm2_nvdefine, nvwrite, nvread, getrandom) and
+#                       the libraries they load
+#   guest_prepare       a new work directory $W with the kernel and the
+#                       root $R, whose /init starts with the mounts every
+#                       guest needs (the caller appends its steps)
+#   guest_cpio DIR OUT  packs the root DIR into the initramfs OUT
+#
+# $CACHE is the download cache of the kernel package.
+
+guest_kernel() {
+    local w=$1 kpkg deb
+    kpkg=$(apt-cache depends linux-image-cloud-amd64 |
+           awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    deb=$(ls "$CACHE/${kpkg}"_*.deb 2>/dev/null | head -n 1 || true)
+    if [ -z "$deb" ]; then
+        (cd "$CACHE" && apt-get download "$kpkg" >/dev/null)
+        deb=$(ls "$CACHE/${kpkg}"_*.deb | head -n 1)
+    fi
+    dpkg-deb -x "$deb" "$w/kernel"
+    vmlinuz=$(ls "$w"/kernel/boot/vmlinuz-*)
+    kmod=$(ls -d "$w"/kernel/lib/modules/*)
+}
+
+guest_root() {
+    local r=$1 t l libs
+    mkdir -p "$r"/{bin,dev,proc,sys,tmp,etc}
+    cp /bin/busybox "$r/bin/busybox"
+    cp /usr/bin/tpm2 "$r/bin/tpm2"
+    for t in nvdefine nvwrite nvread getrandom; do
+        ln -s tpm2 "$r/bin/tpm2_$t"
+    done
+    # tpm2-tools loads its TCTI (libtss2-tcti-device) with dlopen()
+    libs=$( (ldd /usr/bin/tpm2
+             ldd /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0) |
+            awk '/=> \// { print $3 } /^\t\/lib64/ { print $1 }' | sort -u)
+    for l in $libs /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0; do
+        mkdir -p "$r$(dirname "$l")"
+        cp -L "$l" "$r$l"
+    done
+}
+
+guest_cpio() {
+    (cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2"
+}
+
+guest_prepare() {
+    rm -rf "$W"
+    mkdir -p "$W" "$CACHE"
+    guest_kernel "$W"
+    R=$W/root
+    guest_root "$R"
+    cat >"$R/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+export TPM2TOOLS_TCTI=device:/dev/tpmrm0
+EOF
+    chmod +x "$R/init"
+}

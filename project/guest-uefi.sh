@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# UEFI variables and a TPM in one nvstore image, with real firmware and a
+# real guest.  Debian's OVMF boots Debian's cloud kernel (an initramfs
+# of busybox and tpm2-tools, and the efivarfs module) under TCG; its
+# variable store (pflash1) is a blob node over the nvstore node inside
+# qcow2 that also keeps the libtpms TPM's state:
+#
+#   boot 1 writes a UEFI variable (efivarfs) and a TPM NV index, both
+#          with a value unique to the run;
+#   boot 2 reads both back;
+#   qemu-img snapshot -a, to a snapshot taken before boot 1: boot 3 finds
+#          neither;
+#   boot 4 writes a variable, and QEMU is killed with SIGKILL as soon as
+#          the guest says so: the image opens, qemu-img check is clean on
+#          both layers, and boot 5 starts the firmware and the kernel.
+#
+#   project/guest-uefi.sh
+#
+# The variables are imported from OVMF_VARS_4M.fd with one command (see
+# docs/system/qemu-block-drivers.rst.inc).  Prints "guest-uefi: PASS ..."
+# and exits 0 when everything held; the time of each boot is printed.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+B=${NVSTORE_BUILD:-$top/build}
+CACHE=${NVSTORE_CACHE:-$HOME/.cache/nvstore}
+W=$B/guest-uefi
+QEMU=$B/gcc/qemu-system-x86_64
+IMG=$B/gcc/qemu-img
+QIO=$B/gcc/qemu-io
+OVMF=/usr/share/OVMF
+# A vendor GUID of our own for the test variable
+GUID=6e767374-6f72-4565-8000-746573747661
+
+# --- The kernel and the initramfs, with efivarfs ----------------------------
+. "$top/project/guest-lib.sh"
+guest_prepare
+cp "$kmod/kernel/fs/efivarfs/efivarfs.ko" "$R/efivarfs.ko"
+echo "var=/sys/firmware/efi/efivars/NvstoreTest-$GUID" >>"$R/init"
+cat >>"$R/init" <<'EOF'
+step=$(sed -n 's/.* nvtest=\([a-z]*\).*/\1/p' /proc/cmdline)
+data=$(sed -n 's/.* nvdata=\([0-9a-z-]*\).*/\1/p' /proc/cmdline)
+insmod /efivarfs.ko
+mount -t efivarfs efivarfs /sys/firmware/efi/efivars &&
+    echo "GUEST: UEFI booted, efivarfs mounted"
+case $step in
+write)
+    # 4 bytes of attributes (non-volatile, boot and runtime access), data
+    printf '\007\000\000\000%s' "$data" >"$var" &&
+        echo "GUEST: variable written"
+    tpm2_nvdefine 0x1500016 -C o -s 32 \
+        -a "ownerread|ownerwrite|authread|authwrite" >/dev/null &&
+        printf '%s' "$data" >/tmp/data &&
+        tpm2_nvwrite 0x1500016 -C o -i /tmp/data && echo "GUEST: nvwrite ok"
+    ;;
+read)
+    if [ -e "$var" ]; then
+        echo "GUEST: variable $(tail -c +5 "$var")"
+    else
+        echo "GUEST: no variable"
+    fi
+    if tpm2_nvread 0x1500016 -C o -s ${#data} >/tmp/read 2>/dev/null; then
+        echo "GUEST: nvread $(cat /tmp/read)"
+    else
+        echo "GUEST: no NV index"
+    fi
+    ;;
+kill)
+    printf '\007\000\000\000%s' "$data" >"$var" &&
+        echo "GUEST: variable written, kill me"
+    sleep 600
+    ;;
+esac
+sync
+poweroff -f
+EOF
+chmod +x "$R/init"
+guest_cpio "$R" "$W/initrd.gz"
+
+# --- The image: the TPM and the variables in one nvstore node in qcow2 ------
+"$IMG" create -q -f nvstore -o container=qcow2 "$W/vm-state.qcow2"
+vars="driver=nvstore-blob,blob=uefi-vars,file.driver=nvstore"
+vars="$vars,file.file.driver=qcow2,file.file.file.filename=$W/vm-state.qcow2"
+size=$(stat -c %s "$OVMF/OVMF_VARS_4M.fd")
+# The import: one command
+"$QIO" --image-opts "$vars" -c "truncate $size" \
+    -c "write -s $OVMF/OVMF_VARS_4M.fd 0 $size" >/dev/null
+"$IMG" snapshot -c before-boot-1 "$W/vm-state.qcow2"
+data=nvstore-$(date +%s)-$$
+
+fail() {
+    echo "guest-uefi: FAIL: $* (see $W/boot-*.log)"
+    tail -n 30 "$W"/boot-*.log
+    exit 1
+}
+
+boot() {
+    local step=$1 n=$2 log=$W/boot-$2.log start end qpid wd
+    shift 2
+    start=$(date +%s%N)
+    "$QEMU" -machine q35,accel=tcg,pflash0=code0,pflash1=vars0 \
+        -m 512 -nodefaults -display none -serial "file:$log" -no-reboot \
+        -kernel "$vmlinuz" -initrd "$W/initrd.gz" \
+        -append "console=ttyS0 panic=-1 quiet nvtest=$step nvdata=$data" \
+        -blockdev "file,node-name=code0,filename=$OVMF/OVMF_CODE_4M.fd,read-only=on" \
+        -blockdev "file,node-name=f0,filename=$W/vm-state.qcow2" \
+        -blockdev qcow2,node-name=q0,file=f0 \
+        -blockdev nvstore,node-name=nv0,file=q0 \
+        -blockdev nvstore-blob,node-name=vars0,file=nv0,blob=uefi-vars \
+        -tpmdev libtpms,id=tpm0,drive=nv0 -device tpm-crb,tpmdev=tpm0 "$@" &
+    qpid=$!
+    # A hang is a failure that says which boot hung
+    (sleep 900 && kill -KILL $qpid && touch "$W/hung-$n") &
+    wd=$!
+    if [ "$step" = kill ]; then
+        while ! grep -q "kill me" "$log" 2>/dev/null; do
+            kill -0 $qpid 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL $qpid 2>/dev/null || true
+    fi
+    wait $qpid 2>/dev/null || true
+    { pkill -P $wd; kill $wd && wait $wd; } 2>/dev/null || true
+    [ ! -e "$W/hung-$n" ] || fail "boot $n ($step) hung for 900 s"
+    end=$(date +%s%N)
+    # The serial console ends lines with CR LF
+    sed -i 's/\r$//' "$log"
+    echo "== boot $step: $(( (end - start) / 1000000 )) ms"
+    grep '^GUEST' "$log" || true
+}
+
+
+boot write 1
+grep -q "^GUEST: variable written" "$W/boot-1.log" ||
+    fail "boot 1 could not write the UEFI variable"
+grep -q "^GUEST: nvwrite ok" "$W/boot-1.log" ||
+    fail "boot 1 could not write the NV index"
+boot read 2
+grep -q "^GUEST: variable $data\$" "$W/boot-2.log" ||
+    fail "boot 2 did not read the variable back"
+grep -q "^GUEST: nvread $data\$" "$W/boot-2.log" ||
+    fail "boot 2 did not read the NV index back"
+
+echo "== qemu-img snapshot -a before-boot-1"
+"$IMG" snapshot -a before-boot-1 "$W/vm-state.qcow2"
+boot read 3
+grep -q "^GUEST: no variable" "$W/boot-3.log" ||
+    fail "boot 3 found the variable after the snapshot was applied"
+grep -q "^GUEST: no NV index" "$W/boot-3.log" ||
+    fail "boot 3 found the NV index after the snapshot was applied"
+
+boot kill 4
+grep -q "^GUEST: variable written, kill me" "$W/boot-4.log" ||
+    fail "boot 4 could not write the variable"
+echo "== qemu-img check after SIGKILL"
+"$IMG" check -q "$W/vm-state.qcow2" || fail "qcow2 check"
+"$IMG" check -q --image-opts \
+    "driver=nvstore,file.driver=qcow2,file.file.filename=$W/vm-state.qcow2" ||
+    fail "nvstore check"
+boot read 5
+grep -q "^GUEST: UEFI booted, efivarfs mounted" "$W/boot-5.log" ||
+    fail "the firmware did not boot the kernel after the kill"
+
+echo "guest-uefi: PASS: UEFI variable and TPM NV index written in boot 1," \
+     "read back in boot 2, gone after snapshot -a in boot 3; killed after" \
+     "a variable write in boot 4, image clean, boot 5 up"
