@@ -112,7 +112,7 @@ boot() {
         -tpmdev libtpms,id=tpm0,drive=nv0 -device tpm-crb,tpmdev=tpm0 "$@" &
     qpid=$!
     # A hang is a failure that says which boot hung
-    (sleep 900 && kill -KILL $qpid && touch "$W/hung-$n") &
+    (sleep 900 && kill -KILL $qpid && touch "$W/hung-$n") 2>/dev/null &
     wd=$!
     if [ "$step" = kill ]; then
         while ! grep -q "kill me" "$log" 2>/dev/null; do
