@@ -1552,6 +1552,179 @@ static void test_crash_loop(void)
     unlink(path);
 }
 
+/*
+ * Group commits and write-back commits, with power cuts.  Users of one
+ * nvstore node: blob nodes (nvstore-blob, write-back) of blobs "a" and
+ * "b", and a device that commits blob "c" through the device API (or a
+ * third blob node).  Writes to the blob nodes stay in memory; then one
+ * commit takes all three (the device's commit of "c", or a flush of
+ * "a").  A power cut at each
+ * request of that commit leaves "a", "b" and "c" all old or all new.
+ */
+
+#define GC_SIZE 3000
+
+static const char *const gc_names[] = { "a", "b", "c" };
+
+/* Blob node of blob @name over the nvstore node of @store */
+static BlockBackend *gc_blob_node(BlockBackend *store, const char *name)
+{
+    QDict *options = qdict_new();
+
+    qdict_put_str(options, "driver", "nvstore-blob");
+    qdict_put_str(options, "file", bdrv_get_node_name(blk_bs(store)));
+    qdict_put_str(options, "blob", name);
+    qdict_put_int(options, "commit-delay", 1000);
+    return blk_new_open(NULL, NULL, options, BDRV_O_RDWR, &error_abort);
+}
+
+/* Whether blobs a, b and c of @image all hold @pattern */
+static bool gc_image_holds(GByteArray *image, uint8_t pattern)
+{
+    NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    BlockBackend *blk = pc_open(disk, 0, &error_abort);
+    bool all = true;
+    size_t i, j;
+
+    for (i = 0; i < ARRAY_SIZE(gc_names); i++) {
+        g_autofree uint8_t *data = NULL;
+        size_t len;
+
+        g_assert_cmpint(nvstore_blob_read(blk, gc_names[i], &data, &len,
+                                          &error_abort), ==, 0);
+        g_assert_cmpuint(len, ==, GC_SIZE);
+        for (j = 0; j < len; j++) {
+            all &= data[j] == pattern;
+        }
+    }
+    blk_unref(blk);
+    nvstore_ramdisk_free(disk);
+    return all;
+}
+
+/*
+ * From @image (a, b and c holding 0x11), change a and b through their
+ * blob nodes to 0x22, and c through the device API, in one commit that
+ * the device makes; or (@by_flush) change c through a blob node too, and
+ * commit all three with a flush of a's node.  Cut the power
+ * at request @cut of that commit (0: never).  Returns the number of
+ * requests of the commit, and the image after it or after the cut.
+ */
+static uint64_t gc_run(GByteArray *image, bool by_flush, uint64_t cut,
+                       GRand *rand, GByteArray **after)
+{
+    NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    BlockBackend *store = pc_open(disk, BDRV_O_RDWR, &error_abort);
+    BlockBackend *a = gc_blob_node(store, "a");
+    BlockBackend *b = gc_blob_node(store, "b");
+    BlockBackend *c = NULL;
+    g_autofree uint8_t *buf = g_malloc(GC_SIZE);
+    NvstoreBlobUpdate u = {
+        .name = "c", .type = NVSTORE_BLOB_TYPE_RAW, .data = buf,
+        .len = GC_SIZE,
+    };
+    uint64_t before;
+    int ret;
+
+    memset(buf, 0x22, GC_SIZE);
+    g_assert_cmpint(blk_pwrite(a, 0, GC_SIZE, buf, 0), ==, 0);
+    g_assert_cmpint(blk_pwrite(b, 0, GC_SIZE, buf, 0), ==, 0);
+    before = nvstore_ramdisk_requests(disk);
+    if (cut) {
+        nvstore_ramdisk_cut_power(disk, before + cut, rand);
+    }
+    if (by_flush) {
+        /* c is written through a blob node too; a flush commits all */
+        c = gc_blob_node(store, "c");
+        g_assert_cmpint(blk_pwrite(c, 0, GC_SIZE, buf, 0), ==, 0);
+        before = nvstore_ramdisk_requests(disk);
+        if (cut) {
+            nvstore_ramdisk_cut_power(disk, before + cut, rand);
+        }
+        ret = blk_flush(a);
+    } else {
+        ret = nvstore_blob_commit(store, &u, 1, NULL);
+    }
+    g_assert_cmpint(ret, ==, nvstore_ramdisk_crash_image(disk) ? -EIO : 0);
+    if (nvstore_ramdisk_crash_image(disk)) {
+        *after = g_byte_array_ref(nvstore_ramdisk_crash_image(disk));
+    } else {
+        *after = g_byte_array_ref(nvstore_ramdisk_contents(disk));
+    }
+    before = nvstore_ramdisk_requests(disk) - before;
+    /* The blobs are dirty if the power failed: closing cannot commit */
+    blk_unref(a);
+    blk_unref(b);
+    if (c) {
+        blk_unref(c);
+    }
+    blk_unref(store);
+    nvstore_ramdisk_free(disk);
+    return before;
+}
+
+static void test_group_commit_power_cut(void)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(g_test_rand_int());
+    g_autoptr(GByteArray) image = NULL;
+    g_autofree uint8_t *old = g_malloc(GC_SIZE);
+    unsigned counts[2] = { 0, 0 };
+    int by_flush;
+
+    /* a, b and c hold 0x11 */
+    {
+        g_autofree char *path = create_image();
+        g_autofree char *buf = NULL;
+        NvstoreRamdisk *disk;
+        BlockBackend *blk;
+        NvstoreBlobUpdate u[3];
+        gsize len;
+        int i;
+
+        g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+        unlink(path);
+        disk = nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
+        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+        memset(old, 0x11, GC_SIZE);
+        for (i = 0; i < 3; i++) {
+            u[i] = (NvstoreBlobUpdate) {
+                .name = gc_names[i],
+                .type = NVSTORE_BLOB_TYPE_RAW, .data = old, .len = GC_SIZE,
+            };
+        }
+        g_assert_cmpint(nvstore_blob_commit(blk, u, 3, &error_abort), ==, 0);
+        blk_unref(blk);
+        image = g_byte_array_ref(nvstore_ramdisk_contents(disk));
+        nvstore_ramdisk_free(disk);
+    }
+
+    for (by_flush = 0; by_flush < 2; by_flush++) {
+        g_autoptr(GByteArray) done = NULL;
+        uint64_t n = gc_run(image, by_flush, 0, rand, &done), k;
+
+        /* One commit for a, b and c: all new */
+        g_assert_true(gc_image_holds(done, 0x22));
+        /* Each request, ten times: what survives a cut varies */
+        for (k = 1; k <= n * 10; k++) {
+            g_autoptr(GByteArray) crash = NULL;
+            bool is_new;
+
+            gc_run(image, by_flush, (k - 1) % n + 1, rand, &crash);
+            is_new = gc_image_holds(crash, 0x22);
+            g_assert_true(is_new || gc_image_holds(crash, 0x11));
+            counts[is_new]++;
+        }
+        g_test_message("%s: %" PRIu64 " requests, each cut ten times",
+                       by_flush ? "flush of a blob node" : "device commit",
+                       n);
+    }
+    g_test_message("power cuts: %u left the old state, %u the new one",
+                   counts[0], counts[1]);
+    g_assert_cmpuint(counts[0], >, 0);
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
@@ -1583,5 +1756,7 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/fault-each-path", test_fault_each_path);
     g_test_add_func("/nvstore/fault-repair", test_fault_repair);
     g_test_add_func("/nvstore/inactive", test_inactive);
+    g_test_add_func("/nvstore/group-commit-power-cut",
+                    test_group_commit_power_cut);
     return g_test_run();
 }
