@@ -1205,21 +1205,27 @@ static unsigned assert_power_cut_states(NvstoreRamdisk *disk, GRand *rand,
     return seen;
 }
 
+/* A new, empty image on an in-memory disk */
+static NvstoreRamdisk *new_ramdisk_image(void)
+{
+    g_autofree char *path = create_image();
+    g_autofree char *buf = NULL;
+    gsize len;
+
+    g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+    unlink(path);
+    return nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
+}
+
 /* An image holding @st: blobs 0, 1 and 2 */
 static GByteArray *fault_base_image(PcState *st)
 {
     static const int sizes[] = { 5000, 70, 9000 };
-    g_autofree char *path = create_image();
-    g_autofree char *buf = NULL;
-    NvstoreRamdisk *disk;
+    NvstoreRamdisk *disk = new_ramdisk_image();
     BlockBackend *blk;
     GByteArray *image;
-    gsize len;
     int i;
 
-    g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
-    unlink(path);
-    disk = nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
     blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
     for (i = 0; i < ARRAY_SIZE(sizes); i++) {
         st->blob[i] = pattern(sizes[i], i);
@@ -1675,18 +1681,11 @@ static void test_group_commit_power_cut(void)
 
     /* a, b and c hold 0x11 */
     {
-        g_autofree char *path = create_image();
-        g_autofree char *buf = NULL;
-        NvstoreRamdisk *disk;
-        BlockBackend *blk;
+        NvstoreRamdisk *disk = new_ramdisk_image();
+        BlockBackend *blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
         NvstoreBlobUpdate u[3];
-        gsize len;
         int i;
 
-        g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
-        unlink(path);
-        disk = nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
-        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
         memset(old, 0x11, GC_SIZE);
         for (i = 0; i < 3; i++) {
             u[i] = (NvstoreBlobUpdate) {
