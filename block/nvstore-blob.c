@@ -817,6 +817,8 @@ static const char *const nvstore_blob_node_strong_runtime_opts[] = {
 static BlockDriver bdrv_nvstore_blob = {
     .format_name            = "nvstore-blob",
     .instance_size          = sizeof(BDRVNvstoreBlobState),
+    /* Never the VM state's node unless named: it is nvstore's */
+    .no_implicit_vmstate    = true,
     .strong_runtime_opts    = nvstore_blob_node_strong_runtime_opts,
 
     .bdrv_open              = nvstore_blob_node_open,
