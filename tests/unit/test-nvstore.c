@@ -1724,6 +1724,79 @@ static void test_group_commit_power_cut(void)
     g_assert_cmpuint(counts[0], >, 0);
 }
 
+/*
+ * Two users at once: while a commit of blob "b" is in flight (its
+ * coroutine waits for I/O), another coroutine reads blob "a", and a third
+ * commits "a".  Each sees a consistent directory: the read returns what
+ * the image held, the commits are serialised, and both land.
+ */
+typedef struct ConcurrentOp {
+    BlockBackend *blk;
+    NvstoreBlobUpdate u;
+    GByteArray *read;
+    int ret;
+    bool done;
+} ConcurrentOp;
+
+static void coroutine_fn concurrent_op_entry(void *opaque)
+{
+    ConcurrentOp *op = opaque;
+
+    if (op->read) {
+        g_autofree uint8_t *data = NULL;
+        size_t len;
+
+        op->ret = nvstore_co_blob_read(op->blk, op->u.name, &data, &len,
+                                       &error_abort);
+        g_byte_array_append(op->read, data, len);
+    } else {
+        op->ret = nvstore_co_blob_commit(op->blk, &op->u, 1, &error_abort);
+    }
+    op->done = true;
+    aio_wait_kick();
+}
+
+static void test_concurrent_users(void)
+{
+    g_autofree char *path = create_image();
+    BlockBackend *blk1 = open_image(path, BDRV_O_RDWR, &error_abort);
+    BlockBackend *blk2 = blk_new(qemu_get_aio_context(), 0, BLK_PERM_ALL);
+    g_autoptr(GByteArray) a1 = pattern(70000, 1);
+    g_autoptr(GByteArray) a2 = pattern(50000, 2);
+    g_autoptr(GByteArray) b = pattern(90000, 3);
+    g_autoptr(GByteArray) read = g_byte_array_new();
+    ConcurrentOp ops[3] = {
+        { .blk = blk1, .u = { .name = "b", .type = "raw", .data = b->data,
+                              .len = b->len } },
+        { .blk = blk2, .u = { .name = "a" }, .read = read },
+        { .blk = blk2, .u = { .name = "a", .type = "raw", .data = a2->data,
+                              .len = a2->len } },
+    };
+    int i;
+
+    /* A second user of the same node, as a TPM and a blob node are */
+    g_assert_cmpint(blk_insert_bs(blk2, blk_bs(blk1), &error_abort), ==, 0);
+    put(blk1, "a", "raw", a1);
+    for (i = 0; i < ARRAY_SIZE(ops); i++) {
+        aio_co_enter(qemu_get_aio_context(),
+                     qemu_coroutine_create(concurrent_op_entry, &ops[i]));
+    }
+    /* The commit of "b" yielded: the others started while it was on */
+    g_assert_false(ops[0].done);
+    AIO_WAIT_WHILE_UNLOCKED(NULL, !ops[0].done || !ops[1].done ||
+                            !ops[2].done);
+    for (i = 0; i < ARRAY_SIZE(ops); i++) {
+        g_assert_cmpint(ops[i].ret, ==, 0);
+    }
+    g_assert_cmpmem(read->data, read->len, a1->data, a1->len);
+    assert_blob(blk1, "b", b);
+    assert_blob(blk2, "a", a2);
+    blk_unref(blk2);
+    blk_unref(blk1);
+    assert_image(path, 0, a2, b);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
@@ -1757,5 +1830,6 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/inactive", test_inactive);
     g_test_add_func("/nvstore/group-commit-power-cut",
                     test_group_commit_power_cut);
+    g_test_add_func("/nvstore/concurrent-users", test_concurrent_users);
     return g_test_run();
 }
