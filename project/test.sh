@@ -92,13 +92,21 @@ fi
 # build/FLAVOR/tests/DIR/NAME (DIR: unit by default, or qtest; FLAVOR: gcc
 # by default, or clang, the sanitizer build), slow test cases included
 # (-m slow: test-nvstore's crash loop and power cuts)
+# A test that runs longer than $GTEST_TIMEOUT seconds hangs: it is killed
+# and fails, naming the test case after the last one that finished.
+GTEST_TIMEOUT=${NVSTORE_GTEST_TIMEOUT:-900}
 run_gtest() {
     local name=$1 dir=${2:-unit} flavor=${3:-gcc} line rc=0 n=0 label tap
     label="$dir $name"
     [ "$flavor" = gcc ] || label="$label ($flavor)"
     tap=$LOG/$name-$flavor.tap
     G_TEST_SRCDIR=$B/src/tests/$dir G_TEST_BUILDDIR=$B/$flavor/tests/$dir \
+        timeout -k 10 "$GTEST_TIMEOUT" \
         "$B/$flavor/tests/$dir/$name" -m slow --tap >"$tap" 2>&1 || rc=$?
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        line=$(grep -E '^(not )?ok ' "$tap" | tail -n 1)
+        t_fail "$label: hung, killed after $GTEST_TIMEOUT s (in the test case after \"${line:-none}\")"
+    fi
     while IFS= read -r line; do
         case $line in
         "ok "*"# SKIP"*) t_skip "$label: ${line#ok }" ;;
@@ -194,15 +202,24 @@ retry_iotest() {
     shift 2
     fmt=$1
     (cd "$B/gcc/tests/qemu-iotests" &&
-     /usr/bin/python3 ./check "$fmt" "$name") >>"$LOG/iotests-$label-retry.log" 2>&1
+     timeout -k 10 600 /usr/bin/python3 ./check "$fmt" "$name") \
+        >>"$LOG/iotests-$label-retry.log" 2>&1
 }
 
+# An iotests run that takes more than $IOTESTS_TIMEOUT seconds hangs: it
+# is killed and fails, naming the tests that had not finished.
+IOTESTS_TIMEOUT=${NVSTORE_IOTESTS_TIMEOUT:-2400}
 run_iotests() {
-    local label=$1 line name reason
+    local label=$1 line name reason rc=0
     shift
     rm -f "$LOG/iotests-$label-retry.log"
     (cd "$B/${IOTESTS_FLAVOR:-gcc}/tests/qemu-iotests" &&
-     /usr/bin/python3 ./check -tap -j "$JOBS" "$@") >"$LOG/iotests-$label.tap" 2>&1
+     timeout -k 10 "$IOTESTS_TIMEOUT" \
+     /usr/bin/python3 ./check -tap -j "$JOBS" "$@") >"$LOG/iotests-$label.tap" 2>&1 ||
+        rc=$?
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        t_fail "iotests $label: hung, killed after $IOTESTS_TIMEOUT s (see $LOG/iotests-$label.tap for the tests that finished)"
+    fi
     # TAP lines: "ok raw 046 # SKIP", "not ok qcow2 240"
     while IFS= read -r line; do
         case $line in
