@@ -65,6 +65,8 @@ struct NvstoreBlobView {
     int64_t delay_ns;
     /* Registered as the blob's writer (nvstore-writers.c) */
     bool claimed;
+    /* Claimed by a reopen that may still be aborted */
+    bool claimed_by_reopen;
 
     /* The contents, as users see them; NULL until first used */
     GByteArray *data;
@@ -411,13 +413,34 @@ nvstore_co_view_truncate(NvstoreBlobView *v, int64_t offset,
  * A view of blob @name, of the node @bs.  Claims the blob if the node is
  * writable.
  */
+/* Register @v as the writer of its blob */
+static bool nvstore_view_claim(NvstoreBlobView *v, Error **errp)
+{
+    g_autofree char *who = g_strdup_printf("node '%s'",
+                                           bdrv_get_node_name(v->bs));
+
+    if (!v->claimed) {
+        if (!nvstore_claim(nvstore_view_store(v), v->name, who, v, errp)) {
+            return false;
+        }
+        v->claimed = true;
+    }
+    return true;
+}
+
+static void nvstore_view_release(NvstoreBlobView *v)
+{
+    if (v->claimed) {
+        nvstore_release(nvstore_view_store(v), v->name);
+        v->claimed = false;
+    }
+}
+
 static NvstoreBlobView * GRAPH_RDLOCK
 nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
                  bool type_given, int64_t delay_ms, Error **errp)
 {
     NvstoreBlobView *v = g_new0(NvstoreBlobView, 1);
-    g_autofree char *who = g_strdup_printf("node '%s'",
-                                           bdrv_get_node_name(bs));
 
     v->bs = bs;
     v->store = bs->drv == &bdrv_nvstore ? bs : bs->file->bs;
@@ -425,14 +448,11 @@ nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
     v->type = g_strdup(type);
     v->type_given = type_given;
     v->delay_ns = delay_ms * SCALE_MS;
-    if (bdrv_is_writable(bs)) {
-        if (!nvstore_claim(nvstore_view_store(v), name, who, v, errp)) {
-            g_free(v->name);
-            g_free(v->type);
-            g_free(v);
-            return NULL;
-        }
-        v->claimed = true;
+    if (bdrv_is_writable(bs) && !nvstore_view_claim(v, errp)) {
+        g_free(v->name);
+        g_free(v->type);
+        g_free(v);
+        return NULL;
     }
     nvstore_view_attach_timer(v, bdrv_get_aio_context(bs));
     return v;
@@ -452,9 +472,7 @@ void nvstore_view_free(NvstoreBlobView *v)
         trace_nvstore_view_lost(v->bs, v->name);
     }
     nvstore_view_detach_timer(v);
-    if (v->claimed) {
-        nvstore_release(nvstore_view_store(v), v->name);
-    }
+    nvstore_view_release(v);
     if (v->data) {
         g_byte_array_unref(v->data);
     }
@@ -470,19 +488,47 @@ void nvstore_view_free(NvstoreBlobView *v)
  */
 int nvstore_view_activate(NvstoreBlobView *v, Error **errp)
 {
-    g_autofree char *who = g_strdup_printf("node '%s'",
-                                           bdrv_get_node_name(v->bs));
-
     g_clear_pointer(&v->data, g_byte_array_unref);
     v->gen = v->committed = 0;
     nvstore_view_update_length(v);
-    if (!v->claimed && bdrv_is_writable(v->bs)) {
-        if (!nvstore_claim(nvstore_view_store(v), v->name, who, v, errp)) {
-            return -EBUSY;
-        }
-        v->claimed = true;
+    if (bdrv_is_writable(v->bs) && !nvstore_view_claim(v, errp)) {
+        return -EBUSY;
     }
     return 0;
+}
+
+/*
+ * Reopen: a node that becomes writable claims its blob (and gives it back
+ * if the reopen is aborted); one that becomes read-only, flushed by the
+ * block layer before, releases it
+ */
+int nvstore_view_reopen_prepare(NvstoreBlobView *v, int flags, Error **errp)
+{
+    if (v && (flags & BDRV_O_RDWR) && !v->claimed) {
+        if (!nvstore_view_claim(v, errp)) {
+            return -EBUSY;
+        }
+        v->claimed_by_reopen = true;
+    }
+    return 0;
+}
+
+void nvstore_view_reopen_commit(NvstoreBlobView *v, int flags)
+{
+    if (v) {
+        v->claimed_by_reopen = false;
+        if (!(flags & BDRV_O_RDWR)) {
+            nvstore_view_release(v);
+        }
+    }
+}
+
+void nvstore_view_reopen_abort(NvstoreBlobView *v)
+{
+    if (v && v->claimed_by_reopen) {
+        nvstore_view_release(v);
+        v->claimed_by_reopen = false;
+    }
 }
 
 /* ---- Group commit -------------------------------------------------------- */
@@ -774,13 +820,22 @@ static int nvstore_blob_node_reopen_prepare(BDRVReopenState *state,
 {
     BDRVNvstoreBlobState *s = state->bs->opaque;
 
-    /* Becoming writable needs a claim; the options cannot change */
-    if ((state->flags & BDRV_O_RDWR) && !s->view->claimed) {
-        error_setg(errp, "An nvstore-blob node cannot become writable: "
-                   "reopen it with read-only=off");
-        return -EINVAL;
-    }
-    return 0;
+    /* The options cannot change (strong runtime options) */
+    return nvstore_view_reopen_prepare(s->view, state->flags, errp);
+}
+
+static void nvstore_blob_node_reopen_commit(BDRVReopenState *state)
+{
+    BDRVNvstoreBlobState *s = state->bs->opaque;
+
+    nvstore_view_reopen_commit(s->view, state->flags);
+}
+
+static void nvstore_blob_node_reopen_abort(BDRVReopenState *state)
+{
+    BDRVNvstoreBlobState *s = state->bs->opaque;
+
+    nvstore_view_reopen_abort(s->view);
 }
 
 static void coroutine_fn GRAPH_RDLOCK
@@ -824,6 +879,8 @@ static BlockDriver bdrv_nvstore_blob = {
     .bdrv_open              = nvstore_blob_node_open,
     .bdrv_close             = nvstore_blob_node_close,
     .bdrv_reopen_prepare    = nvstore_blob_node_reopen_prepare,
+    .bdrv_reopen_commit     = nvstore_blob_node_reopen_commit,
+    .bdrv_reopen_abort      = nvstore_blob_node_reopen_abort,
     .bdrv_child_perm        = nvstore_blob_node_child_perm,
     .bdrv_co_invalidate_cache = nvstore_blob_node_co_invalidate_cache,
     .bdrv_inactivate        = nvstore_inactivate,

@@ -253,6 +253,16 @@ nvstore_exposed_open(BlockDriverState *bs, const char *name,
 int nvstore_view_activate(NvstoreBlobView *v, Error **errp);
 
 /**
+ * nvstore_view_reopen_prepare:
+ *
+ * A reopen of the view's node with @flags: a node that becomes writable
+ * claims its blob.  nvstore_view_reopen_commit() and _abort() end it.
+ */
+int nvstore_view_reopen_prepare(NvstoreBlobView *v, int flags, Error **errp);
+void nvstore_view_reopen_commit(NvstoreBlobView *v, int flags);
+void nvstore_view_reopen_abort(NvstoreBlobView *v);
+
+/**
  * nvstore_view_free:
  *
  * Free a view, and release its blob.

@@ -133,11 +133,29 @@ static void nvstore_close(BlockDriverState *bs)
 static int nvstore_reopen_prepare(BDRVReopenState *state,
                                   BlockReopenQueue *queue, Error **errp)
 {
+    BDRVNvstoreState *s = state->bs->opaque;
+
     /*
-     * Every commit is already on disk.  Options "blob" and "blob-type" are
-     * left in the queue's options: the block layer refuses to change them.
+     * The block layer flushed the node: its blob is committed.  Options
+     * "blob" and "blob-type" are left in the queue's options: the block
+     * layer refuses to change them.  A node that becomes writable claims
+     * its blob.
      */
-    return 0;
+    return nvstore_view_reopen_prepare(s->view, state->flags, errp);
+}
+
+static void nvstore_reopen_commit(BDRVReopenState *state)
+{
+    BDRVNvstoreState *s = state->bs->opaque;
+
+    nvstore_view_reopen_commit(s->view, state->flags);
+}
+
+static void nvstore_reopen_abort(BDRVReopenState *state)
+{
+    BDRVNvstoreState *s = state->bs->opaque;
+
+    nvstore_view_reopen_abort(s->view);
 }
 
 static void coroutine_fn GRAPH_RDLOCK
@@ -552,6 +570,8 @@ BlockDriver bdrv_nvstore = {
     .bdrv_open              = nvstore_open,
     .bdrv_close             = nvstore_close,
     .bdrv_reopen_prepare    = nvstore_reopen_prepare,
+    .bdrv_reopen_commit     = nvstore_reopen_commit,
+    .bdrv_reopen_abort      = nvstore_reopen_abort,
     .bdrv_child_perm        = bdrv_default_perms,
     .bdrv_co_invalidate_cache = nvstore_co_invalidate_cache,
 
