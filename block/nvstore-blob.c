@@ -114,6 +114,15 @@ QemuOptsList nvstore_blob_runtime_opts = {
 
 /* ---- The view: the blob in memory ---------------------------------------- */
 
+/* The view of @bs, a node of driver nvstore or nvstore-blob, or NULL */
+static NvstoreBlobView *nvstore_node_view(BlockDriverState *bs)
+{
+    if (bs->drv == &bdrv_nvstore) {
+        return ((BDRVNvstoreState *)bs->opaque)->view;
+    }
+    return ((BDRVNvstoreBlobState *)bs->opaque)->view;
+}
+
 /* The nvstore node that holds the blob */
 static BlockDriverState *nvstore_view_store(NvstoreBlobView *v)
 {
@@ -498,13 +507,17 @@ int nvstore_view_activate(NvstoreBlobView *v, Error **errp)
 }
 
 /*
- * Reopen: a node that becomes writable claims its blob (and gives it back
- * if the reopen is aborted); one that becomes read-only, flushed by the
- * block layer before, releases it
+ * Reopen, for both drivers: the block layer flushed the node, so its
+ * blob is committed; the options cannot change (strong runtime options).
+ * A node that becomes writable claims its blob (and gives it back if the
+ * reopen is aborted); one that becomes read-only releases it.
  */
-int nvstore_view_reopen_prepare(NvstoreBlobView *v, int flags, Error **errp)
+int nvstore_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
+                           Error **errp)
 {
-    if (v && (flags & BDRV_O_RDWR) && !v->claimed) {
+    NvstoreBlobView *v = nvstore_node_view(state->bs);
+
+    if (v && (state->flags & BDRV_O_RDWR) && !v->claimed) {
         if (!nvstore_view_claim(v, errp)) {
             return -EBUSY;
         }
@@ -513,18 +526,22 @@ int nvstore_view_reopen_prepare(NvstoreBlobView *v, int flags, Error **errp)
     return 0;
 }
 
-void nvstore_view_reopen_commit(NvstoreBlobView *v, int flags)
+void nvstore_reopen_commit(BDRVReopenState *state)
 {
+    NvstoreBlobView *v = nvstore_node_view(state->bs);
+
     if (v) {
         v->claimed_by_reopen = false;
-        if (!(flags & BDRV_O_RDWR)) {
+        if (!(state->flags & BDRV_O_RDWR)) {
             nvstore_view_release(v);
         }
     }
 }
 
-void nvstore_view_reopen_abort(NvstoreBlobView *v)
+void nvstore_reopen_abort(BDRVReopenState *state)
 {
+    NvstoreBlobView *v = nvstore_node_view(state->bs);
+
     if (v && v->claimed_by_reopen) {
         nvstore_view_release(v);
         v->claimed_by_reopen = false;
@@ -622,15 +639,6 @@ nvstore_exposed_open(BlockDriverState *bs, const char *name,
 }
 
 /* ---- The data path of both drivers -------------------------------------- */
-
-/* The view of @bs, a node of driver nvstore or nvstore-blob, or NULL */
-static NvstoreBlobView *nvstore_node_view(BlockDriverState *bs)
-{
-    if (bs->drv == &bdrv_nvstore) {
-        return ((BDRVNvstoreState *)bs->opaque)->view;
-    }
-    return ((BDRVNvstoreBlobState *)bs->opaque)->view;
-}
 
 int coroutine_fn GRAPH_RDLOCK
 nvstore_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -814,30 +822,6 @@ static void nvstore_blob_node_close(BlockDriverState *bs)
     g_clear_pointer(&s->view, nvstore_view_free);
 }
 
-static int nvstore_blob_node_reopen_prepare(BDRVReopenState *state,
-                                            BlockReopenQueue *queue,
-                                            Error **errp)
-{
-    BDRVNvstoreBlobState *s = state->bs->opaque;
-
-    /* The options cannot change (strong runtime options) */
-    return nvstore_view_reopen_prepare(s->view, state->flags, errp);
-}
-
-static void nvstore_blob_node_reopen_commit(BDRVReopenState *state)
-{
-    BDRVNvstoreBlobState *s = state->bs->opaque;
-
-    nvstore_view_reopen_commit(s->view, state->flags);
-}
-
-static void nvstore_blob_node_reopen_abort(BDRVReopenState *state)
-{
-    BDRVNvstoreBlobState *s = state->bs->opaque;
-
-    nvstore_view_reopen_abort(s->view);
-}
-
 static void coroutine_fn GRAPH_RDLOCK
 nvstore_blob_node_co_invalidate_cache(BlockDriverState *bs, Error **errp)
 {
@@ -878,9 +862,9 @@ static BlockDriver bdrv_nvstore_blob = {
 
     .bdrv_open              = nvstore_blob_node_open,
     .bdrv_close             = nvstore_blob_node_close,
-    .bdrv_reopen_prepare    = nvstore_blob_node_reopen_prepare,
-    .bdrv_reopen_commit     = nvstore_blob_node_reopen_commit,
-    .bdrv_reopen_abort      = nvstore_blob_node_reopen_abort,
+    .bdrv_reopen_prepare    = nvstore_reopen_prepare,
+    .bdrv_reopen_commit     = nvstore_reopen_commit,
+    .bdrv_reopen_abort      = nvstore_reopen_abort,
     .bdrv_child_perm        = nvstore_blob_node_child_perm,
     .bdrv_co_invalidate_cache = nvstore_blob_node_co_invalidate_cache,
     .bdrv_inactivate        = nvstore_inactivate,

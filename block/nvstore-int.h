@@ -252,15 +252,14 @@ nvstore_exposed_open(BlockDriverState *bs, const char *name,
  */
 int nvstore_view_activate(NvstoreBlobView *v, Error **errp);
 
-/**
- * nvstore_view_reopen_prepare:
- *
- * A reopen of the view's node with @flags: a node that becomes writable
- * claims its blob.  nvstore_view_reopen_commit() and _abort() end it.
+/*
+ * Reopen of nodes of either driver: a node that becomes writable claims
+ * its blob, one that becomes read-only releases it
  */
-int nvstore_view_reopen_prepare(NvstoreBlobView *v, int flags, Error **errp);
-void nvstore_view_reopen_commit(NvstoreBlobView *v, int flags);
-void nvstore_view_reopen_abort(NvstoreBlobView *v);
+int nvstore_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
+                           Error **errp);
+void nvstore_reopen_commit(BDRVReopenState *state);
+void nvstore_reopen_abort(BDRVReopenState *state);
 
 /**
  * nvstore_view_free:

@@ -130,34 +130,6 @@ static void nvstore_close(BlockDriverState *bs)
     g_clear_pointer(&s->dir, nvstore_dir_free);
 }
 
-static int nvstore_reopen_prepare(BDRVReopenState *state,
-                                  BlockReopenQueue *queue, Error **errp)
-{
-    BDRVNvstoreState *s = state->bs->opaque;
-
-    /*
-     * The block layer flushed the node: its blob is committed.  Options
-     * "blob" and "blob-type" are left in the queue's options: the block
-     * layer refuses to change them.  A node that becomes writable claims
-     * its blob.
-     */
-    return nvstore_view_reopen_prepare(s->view, state->flags, errp);
-}
-
-static void nvstore_reopen_commit(BDRVReopenState *state)
-{
-    BDRVNvstoreState *s = state->bs->opaque;
-
-    nvstore_view_reopen_commit(s->view, state->flags);
-}
-
-static void nvstore_reopen_abort(BDRVReopenState *state)
-{
-    BDRVNvstoreState *s = state->bs->opaque;
-
-    nvstore_view_reopen_abort(s->view);
-}
-
 static void coroutine_fn GRAPH_RDLOCK
 nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
 {
