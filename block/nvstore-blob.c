@@ -173,6 +173,18 @@ bool nvstore_exposed_usable(BlockDriverState *bs, Error **errp)
     return !e || nvstore_entry_check_usable(e, errp);
 }
 
+/* An existing blob must have the type that option blob-type gave */
+static bool nvstore_view_check_type(NvstoreBlobView *v, NvstoreEntry *e,
+                                    Error **errp)
+{
+    if (v->type_given && e && strcmp(e->type, v->type)) {
+        error_setg(errp, "Blob '%s' is of type '%s', not '%s'", v->name,
+                   e->type, v->type);
+        return false;
+    }
+    return true;
+}
+
 /*
  * Read the blob into memory if it is not there yet; a blob that does not
  * exist is empty.  Called with the store's lock held.
@@ -202,9 +214,7 @@ nvstore_co_view_load_locked(NvstoreBlobView *v, Error **errp)
     if (!nvstore_entry_check_usable(e, errp)) {
         return -ENOTSUP;
     }
-    if (v->type_given && strcmp(e->type, v->type)) {
-        error_setg(errp, "Blob '%s' is of type '%s', not '%s'", v->name,
-                   e->type, v->type);
+    if (!nvstore_view_check_type(v, e, errp)) {
         return -EINVAL;
     }
     ret = nvstore_read_entry(store, e, &buf, &len, errp);
@@ -230,19 +240,27 @@ nvstore_co_view_load(NvstoreBlobView *v, Error **errp)
 }
 
 /*
- * Commit the dirty blobs of every view of the store, @v's included, in
- * one commit; nothing if none is dirty
+ * Commit the dirty blobs of every view of nvstore node @store in one
+ * commit; nothing if none is dirty
  */
 static int coroutine_fn GRAPH_RDLOCK
-nvstore_co_view_commit(NvstoreBlobView *v, Error **errp)
+nvstore_co_commit_dirty(BlockDriverState *store, Error **errp)
 {
-    BlockDriverState *store = nvstore_view_store(v);
     BDRVNvstoreState *s = store->opaque;
     int ret;
 
     qemu_co_mutex_lock(&s->lock);
     ret = nvstore_co_commit_locked(store, NULL, 0, errp);
     qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/* Commit @v's blob, and with it every other dirty blob of the store */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_view_commit(NvstoreBlobView *v, Error **errp)
+{
+    int ret = nvstore_co_commit_dirty(nvstore_view_store(v), errp);
+
     trace_nvstore_view_commit(v->bs, v->name, ret);
     return ret;
 }
@@ -450,6 +468,8 @@ nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
                  bool type_given, int64_t delay_ms, Error **errp)
 {
     NvstoreBlobView *v = g_new0(NvstoreBlobView, 1);
+    BDRVNvstoreState *s;
+    NvstoreEntry *e;
 
     v->bs = bs;
     v->store = bs->drv == &bdrv_nvstore ? bs : bs->file->bs;
@@ -457,7 +477,10 @@ nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
     v->type = g_strdup(type);
     v->type_given = type_given;
     v->delay_ns = delay_ms * SCALE_MS;
-    if (bdrv_is_writable(bs) && !nvstore_view_claim(v, errp)) {
+    s = v->store->opaque;
+    e = s->dir ? nvstore_dir_lookup(s->dir, name) : NULL;
+    if (!nvstore_view_check_type(v, e, errp) ||
+        (bdrv_is_writable(bs) && !nvstore_view_claim(v, errp))) {
         g_free(v->name);
         g_free(v->type);
         g_free(v);
@@ -696,14 +719,10 @@ int coroutine_fn GRAPH_RDLOCK
 nvstore_co_flush_views(BlockDriverState *bs)
 {
     NvstoreBlobView *v = nvstore_node_view(bs);
-    BlockDriverState *store = v ? nvstore_view_store(v) : bs;
-    BDRVNvstoreState *s = store->opaque;
     Error *err = NULL;
-    int ret;
+    int ret = v ? nvstore_co_view_commit(v, &err) :
+                  nvstore_co_commit_dirty(bs, &err);
 
-    qemu_co_mutex_lock(&s->lock);
-    ret = nvstore_co_commit_locked(store, NULL, 0, &err);
-    qemu_co_mutex_unlock(&s->lock);
     if (ret < 0) {
         trace_nvstore_blob_io_error(bs, v ? v->name : "",
                                     error_get_pretty(err));
