@@ -418,8 +418,9 @@ static int nvstore_commit_check_writers(BlockDriverState *bs,
     size_t i;
 
     for (i = 0; i < n; i++) {
-        const char *who = updates[i].name ?
-                          nvstore_view_writer(bs, updates[i].name) : NULL;
+        g_autofree char *who = updates[i].name ?
+                               nvstore_view_writer(bs, updates[i].name) :
+                               NULL;
 
         if (who) {
             error_setg(errp, "Blob '%s' is written by %s", updates[i].name,

@@ -361,14 +361,16 @@ void nvstore_release(BlockDriverState *store, const char *blob);
 /**
  * nvstore_view_writer:
  *
- * Returns: who writes @blob through a view, or NULL if no view does.
+ * Returns: who writes @blob through a view (free it with g_free()), or
+ * NULL if no view does.
  */
-const char *nvstore_view_writer(BlockDriverState *store, const char *blob);
+char *nvstore_view_writer(BlockDriverState *store, const char *blob);
 
 /**
  * nvstore_for_each_view:
  *
- * Call @fn for the view of each writer of a blob of @store that has one.
+ * Call @fn for the view of each writer of a blob of @store that has one,
+ * with the registry locked: @fn must not yield or claim.
  */
 void nvstore_for_each_view(BlockDriverState *store,
                            void (*fn)(NvstoreBlobView *view, void *opaque),

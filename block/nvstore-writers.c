@@ -11,11 +11,15 @@
  *
  * The registry is keyed by the nvstore node and lives outside its state,
  * which internal snapshot goto closes and re-opens under its users.  It is
- * changed in the main loop only (with the BQL held).
+ * changed in the main loop only (with the BQL held), and read by commits,
+ * which run in the node's AioContext: an iothread's, if the node is in
+ * one.  A mutex that is never held across a yield keeps the two apart.
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/lockable.h"
+#include "qemu/thread.h"
 #include "nvstore-int.h"
 #include "trace.h"
 
@@ -28,8 +32,14 @@ typedef struct NvstoreWriter {
     NvstoreBlobView *view;
 } NvstoreWriter;
 
-/* nvstore node -> GPtrArray of NvstoreWriter */
+/* nvstore node -> GPtrArray of NvstoreWriter, under nvstore_writers_lock */
 static GHashTable *nvstore_writers;
+static QemuMutex nvstore_writers_lock;
+
+static void __attribute__((__constructor__)) nvstore_writers_init(void)
+{
+    qemu_mutex_init(&nvstore_writers_lock);
+}
 
 static void nvstore_writer_free(gpointer p)
 {
@@ -65,10 +75,12 @@ static NvstoreWriter *nvstore_writer_find(BlockDriverState *store,
 bool nvstore_claim(BlockDriverState *store, const char *blob,
                    const char *who, NvstoreBlobView *view, Error **errp)
 {
-    NvstoreWriter *w = nvstore_writer_find(store, blob);
+    NvstoreWriter *w;
     GPtrArray *writers;
 
     GLOBAL_STATE_CODE();
+    QEMU_LOCK_GUARD(&nvstore_writers_lock);
+    w = nvstore_writer_find(store, blob);
     if (w) {
         error_setg(errp, "Blob '%s' of node '%s' is already written by %s",
                    blob, bdrv_get_node_name(store), w->who);
@@ -95,10 +107,13 @@ bool nvstore_claim(BlockDriverState *store, const char *blob,
 
 void nvstore_release(BlockDriverState *store, const char *blob)
 {
-    GPtrArray *writers = nvstore_writers_of(store);
-    NvstoreWriter *w = nvstore_writer_find(store, blob);
+    GPtrArray *writers;
+    NvstoreWriter *w;
 
     GLOBAL_STATE_CODE();
+    QEMU_LOCK_GUARD(&nvstore_writers_lock);
+    writers = nvstore_writers_of(store);
+    w = nvstore_writer_find(store, blob);
     if (!w) {
         return;
     }
@@ -109,20 +124,24 @@ void nvstore_release(BlockDriverState *store, const char *blob)
     }
 }
 
-const char *nvstore_view_writer(BlockDriverState *store, const char *blob)
+char *nvstore_view_writer(BlockDriverState *store, const char *blob)
 {
-    NvstoreWriter *w = nvstore_writer_find(store, blob);
+    NvstoreWriter *w;
 
-    return w && w->view ? w->who : NULL;
+    QEMU_LOCK_GUARD(&nvstore_writers_lock);
+    w = nvstore_writer_find(store, blob);
+    return w && w->view ? g_strdup(w->who) : NULL;
 }
 
 void nvstore_for_each_view(BlockDriverState *store,
                            void (*fn)(NvstoreBlobView *view, void *opaque),
                            void *opaque)
 {
-    GPtrArray *writers = nvstore_writers_of(store);
+    GPtrArray *writers;
     guint i;
 
+    QEMU_LOCK_GUARD(&nvstore_writers_lock);
+    writers = nvstore_writers_of(store);
     for (i = 0; writers && i < writers->len; i++) {
         NvstoreWriter *w = g_ptr_array_index(writers, i);
 
