@@ -1563,24 +1563,45 @@ static void test_crash_loop(void)
  * nvstore node: blob nodes (nvstore-blob, write-back) of blobs "a" and
  * "b", and a device that commits blob "c" through the device API (or a
  * third blob node).  Writes to the blob nodes stay in memory; then one
- * commit takes all three (the device's commit of "c", or a flush of
- * "a").  A power cut at each
- * request of that commit leaves "a", "b" and "c" all old or all new.
+ * commit takes all three: the device's commit of "c", a flush of "a", or
+ * the commit that commit-delay starts after the first unflushed write.
+ * A power cut at each request of that commit leaves "a", "b" and "c" all
+ * old or all new.
  */
+
+typedef enum GcTrigger {
+    GC_DEVICE_COMMIT,
+    GC_FLUSH,
+    GC_TIMER,
+    GC__MAX,
+} GcTrigger;
+
+static const char *const gc_trigger_names[] = {
+    [GC_DEVICE_COMMIT] = "device commit",
+    [GC_FLUSH] = "flush of a blob node",
+    [GC_TIMER] = "commit-delay timer",
+};
+
+/* commit-delay of the blob nodes, in ms, when the timer commits */
+#define GC_TIMER_DELAY 50
 
 #define GC_SIZE 3000
 
 static const char *const gc_names[] = { "a", "b", "c" };
 
-/* Blob node of blob @name over the nvstore node of @store */
-static BlockBackend *gc_blob_node(BlockBackend *store, const char *name)
+/*
+ * Blob node of blob @name over the nvstore node of @store, committing
+ * @delay ms after the first unflushed write
+ */
+static BlockBackend *gc_blob_node(BlockBackend *store, const char *name,
+                                  int delay)
 {
     QDict *options = qdict_new();
 
     qdict_put_str(options, "driver", "nvstore-blob");
     qdict_put_str(options, "file", bdrv_get_node_name(blk_bs(store)));
     qdict_put_str(options, "blob", name);
-    qdict_put_int(options, "commit-delay", 1000);
+    qdict_put_int(options, "commit-delay", delay);
     return blk_new_open(NULL, NULL, options, BDRV_O_RDWR, &error_abort);
 }
 
@@ -1612,19 +1633,22 @@ static bool gc_image_holds(GByteArray *image, uint8_t pattern)
 /*
  * From @image (a, b and c holding 0x11), change a and b through their
  * blob nodes to 0x22, and c through the device API, in one commit that
- * the device makes; or (@by_flush) change c through a blob node too, and
- * commit all three with a flush of a's node.  Cut the power
- * at request @cut of that commit (0: never).  Returns the number of
- * requests of the commit, and the image after it or after the cut.
+ * the device makes (@trigger GC_DEVICE_COMMIT); or change c through a
+ * blob node too, and commit all three with a flush of a's node
+ * (GC_FLUSH) or let the commit-delay timer commit them (GC_TIMER).  Cut
+ * the power at request @cut of that commit (0: never).  Returns the
+ * number of requests of the commit, and the image after it or after the
+ * cut.
  */
-static uint64_t gc_run(GByteArray *image, bool by_flush, uint64_t cut,
+static uint64_t gc_run(GByteArray *image, GcTrigger trigger, uint64_t cut,
                        GRand *rand, GByteArray **after)
 {
     NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
                                                PC_DISK_MAX);
     BlockBackend *store = pc_open(disk, BDRV_O_RDWR, &error_abort);
-    BlockBackend *a = gc_blob_node(store, "a");
-    BlockBackend *b = gc_blob_node(store, "b");
+    int delay = trigger == GC_TIMER ? GC_TIMER_DELAY : 1000;
+    BlockBackend *a = gc_blob_node(store, "a", delay);
+    BlockBackend *b = gc_blob_node(store, "b", delay);
     BlockBackend *c = NULL;
     g_autofree uint8_t *buf = g_malloc(GC_SIZE);
     NvstoreBlobUpdate u = {
@@ -1635,23 +1659,38 @@ static uint64_t gc_run(GByteArray *image, bool by_flush, uint64_t cut,
     int ret;
 
     memset(buf, 0x22, GC_SIZE);
+    if (trigger != GC_DEVICE_COMMIT) {
+        /* c is written through a blob node too */
+        c = gc_blob_node(store, "c", delay);
+    }
     g_assert_cmpint(blk_pwrite(a, 0, GC_SIZE, buf, 0), ==, 0);
     g_assert_cmpint(blk_pwrite(b, 0, GC_SIZE, buf, 0), ==, 0);
+    if (c) {
+        g_assert_cmpint(blk_pwrite(c, 0, GC_SIZE, buf, 0), ==, 0);
+    }
+    /* Nothing is written before the commit */
     before = nvstore_ramdisk_requests(disk);
     if (cut) {
         nvstore_ramdisk_cut_power(disk, before + cut, rand);
     }
-    if (by_flush) {
-        /* c is written through a blob node too; a flush commits all */
-        c = gc_blob_node(store, "c");
-        g_assert_cmpint(blk_pwrite(c, 0, GC_SIZE, buf, 0), ==, 0);
-        before = nvstore_ramdisk_requests(disk);
-        if (cut) {
-            nvstore_ramdisk_cut_power(disk, before + cut, rand);
-        }
-        ret = blk_flush(a);
-    } else {
+    switch (trigger) {
+    case GC_DEVICE_COMMIT:
         ret = nvstore_blob_commit(store, &u, 1, NULL);
+        break;
+    case GC_FLUSH:
+        ret = blk_flush(a);
+        break;
+    case GC_TIMER:
+        /* The timer starts the commit; the drain waits for its end */
+        while (nvstore_ramdisk_requests(disk) == before) {
+            aio_poll(qemu_get_aio_context(), true);
+        }
+        blk_drain(a);
+        /* The timer's commit fails only if the power failed */
+        ret = nvstore_ramdisk_crash_image(disk) ? -EIO : 0;
+        break;
+    default:
+        g_assert_not_reached();
     }
     g_assert_cmpint(ret, ==, nvstore_ramdisk_crash_image(disk) ? -EIO : 0);
     if (nvstore_ramdisk_crash_image(disk)) {
@@ -1677,7 +1716,7 @@ static void test_group_commit_power_cut(void)
     g_autoptr(GByteArray) image = NULL;
     g_autofree uint8_t *old = g_malloc(GC_SIZE);
     unsigned counts[2] = { 0, 0 };
-    int by_flush;
+    GcTrigger trigger;
 
     /* a, b and c hold 0x11 */
     {
@@ -1699,9 +1738,9 @@ static void test_group_commit_power_cut(void)
         nvstore_ramdisk_free(disk);
     }
 
-    for (by_flush = 0; by_flush < 2; by_flush++) {
+    for (trigger = 0; trigger < GC__MAX; trigger++) {
         g_autoptr(GByteArray) done = NULL;
-        uint64_t n = gc_run(image, by_flush, 0, rand, &done), k;
+        uint64_t n = gc_run(image, trigger, 0, rand, &done), k;
 
         /* One commit for a, b and c: all new */
         g_assert_true(gc_image_holds(done, 0x22));
@@ -1710,14 +1749,13 @@ static void test_group_commit_power_cut(void)
             g_autoptr(GByteArray) crash = NULL;
             bool is_new;
 
-            gc_run(image, by_flush, (k - 1) % n + 1, rand, &crash);
+            gc_run(image, trigger, (k - 1) % n + 1, rand, &crash);
             is_new = gc_image_holds(crash, 0x22);
             g_assert_true(is_new || gc_image_holds(crash, 0x11));
             counts[is_new]++;
         }
         g_test_message("%s: %" PRIu64 " requests, each cut ten times",
-                       by_flush ? "flush of a blob node" : "device commit",
-                       n);
+                       gc_trigger_names[trigger], n);
     }
     g_test_message("power cuts: %u left the old state, %u the new one",
                    counts[0], counts[1]);
