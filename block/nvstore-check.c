@@ -6,10 +6,11 @@
  * it finds on stderr ("ERROR", "Leaked", "Repairing", "Warning") and
  * counts it in the BdrvCheckResult.
  *
- * The node may have been opened for check (BDRV_O_CHECK) without a valid
- * slot: then the slots' damage is all there is to report.  (Salvaging
- * such an image, from the directories left in its data area, is not
- * done yet.)  A repair never
+ * The node may have been opened for check (BDRV_O_CHECK) with a damaged
+ * header or without a valid slot.  Without a committed state, salvage
+ * (nvstore-salvage.c) reports what the data area holds, and with -r all
+ * makes its newest complete directory the state again; a damaged header
+ * is rewritten once the image has a state.  Otherwise a repair never
  * touches the committed state: it only clears a slot that open ignores.
  * Damaged blobs cannot be repaired: they are reported by name.
  */
@@ -25,18 +26,45 @@ static void nvstore_check_report(const char *what, Error *err)
     error_free(err);
 }
 
-/* The header: magic, checksum, features */
-static bool coroutine_fn GRAPH_RDLOCK
+/*
+ * The header: magic, checksum, features.  Returns 0 if it is valid,
+ * -EINVAL if it is damaged (a corruption that a repair fixes once the
+ * image has a committed state); anything else ends the check.
+ */
+static int coroutine_fn GRAPH_RDLOCK
 nvstore_check_header(BlockDriverState *bs, BdrvCheckResult *res)
 {
     Error *err = NULL;
+    int ret = nvstore_read_header(bs, &err);
 
-    if (nvstore_read_header(bs, &err) < 0) {
+    if (ret < 0) {
         nvstore_check_report("ERROR", err);
-        res->check_errors++;
-        return false;
+        if (ret == -EINVAL) {
+            res->corruptions++;
+        } else {
+            res->check_errors++;
+        }
     }
-    return true;
+    return ret;
+}
+
+/* Rewrite a damaged header: there is only one this version writes */
+static void coroutine_fn GRAPH_RDLOCK
+nvstore_check_fix_header(BlockDriverState *bs, BdrvCheckResult *res)
+{
+    uint8_t block[NVSTORE_BLOCK_SIZE] = { 0 };
+
+    nvstore_header_init((NvstoreHeader *)block);
+    if (bdrv_co_pwrite(bs->file, NVSTORE_HEADER_OFFSET, sizeof(block), block,
+                       0) < 0 ||
+        bdrv_co_flush(bs->file->bs) < 0) {
+        fprintf(stderr, "ERROR Could not rewrite the nvstore header\n");
+        res->check_errors++;
+        return;
+    }
+    fprintf(stderr, "Repairing the nvstore header\n");
+    res->corruptions--;
+    res->corruptions_fixed++;
 }
 
 /* Clear slot @k, which open ignores */
@@ -66,7 +94,7 @@ nvstore_check_committed(BlockDriverState *bs, BdrvCheckResult *res)
     BDRVNvstoreState *s = bs->opaque;
     Error *err = NULL;
 
-    if (!s->dir && nvstore_load(bs, &err) < 0) {
+    if (!s->dir && nvstore_load_state(bs, &err) < 0) {
         nvstore_check_report("ERROR", err);
         res->corruptions++;
         return false;
@@ -169,19 +197,31 @@ nvstore_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     BDRVNvstoreState *s = bs->opaque;
     Error *err = NULL;
     int64_t file_size;
+    int header;
 
     qemu_co_mutex_lock(&s->lock);
     file_size = nvstore_image_size(bs, &err);
     if (file_size < 0) {
         nvstore_check_report("ERROR", err);
         res->check_errors++;
-    } else if (nvstore_check_header(bs, res) &&
-               nvstore_check_committed(bs, res)) {
-        QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
-        nvstore_check_other_slot(bs, res, fix, file_size);
-        nvstore_check_overlaps(s, res, file_size);
-        nvstore_check_blobs(bs, res);
+        goto out;
     }
+    header = nvstore_check_header(bs, res);
+    if (header < 0 && header != -EINVAL) {
+        goto out;
+    }
+    if (!nvstore_check_committed(bs, res) &&
+        !nvstore_co_salvage(bs, res, fix, file_size)) {
+        goto out;
+    }
+    if (header == -EINVAL && (fix & BDRV_FIX_ERRORS)) {
+        nvstore_check_fix_header(bs, res);
+    }
+    QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
+    nvstore_check_other_slot(bs, res, fix, file_size);
+    nvstore_check_overlaps(s, res, file_size);
+    nvstore_check_blobs(bs, res);
+out:
     qemu_co_mutex_unlock(&s->lock);
     return 0;
 }

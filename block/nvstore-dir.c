@@ -554,6 +554,53 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
     return g_steal_pointer(&dir);
 }
 
+size_t nvstore_dir_measure(const uint8_t *buf, size_t len, size_t *need)
+{
+    size_t pos = 2;
+
+    *need = 0;
+    if (len < 2 || buf[0] != 0x31 || buf[1] != 0x80) {
+        return 0;
+    }
+    /* Only the framing: nvstore_dir_parse() checks the rest */
+    while (pos <= NVSTORE_DIR_MAX_SIZE) {
+        uint64_t vlen;
+        size_t hdr, k;
+
+        if (pos > len || len - pos < 2) {
+            *need = pos + 2;
+            return 0;
+        }
+        if (buf[pos] == 0 && buf[pos + 1] == 0) {
+            return pos + 2;
+        }
+        if (buf[pos] != 0x30) {
+            return 0;
+        }
+        if (buf[pos + 1] < 0x80) {
+            vlen = buf[pos + 1];
+            hdr = 2;
+        } else {
+            hdr = 2 + (buf[pos + 1] & 0x7f);
+            if (hdr == 2 || hdr > 2 + sizeof(uint32_t)) {
+                return 0;
+            }
+            if (len - pos < hdr) {
+                *need = pos + hdr;
+                return 0;
+            }
+            for (vlen = 0, k = 2; k < hdr; k++) {
+                vlen = vlen << 8 | buf[pos + k];
+            }
+        }
+        if (vlen > NVSTORE_DIR_MAX_SIZE) {
+            return 0;
+        }
+        pos += hdr + vlen;
+    }
+    return 0;
+}
+
 /* ---- Encoding ---------------------------------------------------------- */
 
 typedef struct NvstoreEncoded {

@@ -130,6 +130,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NvstoreDir, nvstore_dir_free)
 NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp);
 
 /**
+ * nvstore_dir_measure:
+ * @buf: octets that may start with an encoded directory
+ * @len: how many there are
+ * @need: set to how many octets the framing needs, if @len is too few
+ *
+ * Follow the framing of a directory (the indefinite-length SET OF and the
+ * lengths of its entries) to its end-of-contents octets, to find its
+ * length in the data area, where nothing records it (salvage).  Nothing
+ * but the framing is checked: nvstore_dir_parse() decodes the result.
+ *
+ * Returns: the length of the encoding, or 0 if @buf does not start with
+ * one (*@need 0) or if it needs more than @len octets (*@need set, at
+ * most NVSTORE_DIR_MAX_SIZE + 2).
+ */
+size_t nvstore_dir_measure(const uint8_t *buf, size_t len, size_t *need);
+
+/**
  * nvstore_dir_encode:
  * @dir: the directory
  * @len: set to the length of the encoding

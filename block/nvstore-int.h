@@ -90,6 +90,14 @@ static inline uint32_t nvstore_crc(const void *buf, size_t len)
 
 /* ---- nvstore.c: driver glue ---------------------------------------------- */
 
+/**
+ * nvstore_header_init:
+ *
+ * Fill @h with the header this version writes: magic, no feature, the
+ * checksum; on-disk byte order.
+ */
+void nvstore_header_init(NvstoreHeader *h);
+
 extern BlockDriver bdrv_nvstore;
 
 /**
@@ -178,6 +186,29 @@ void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int slot,
  */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_load(BlockDriverState *bs, Error **errp);
+
+/**
+ * nvstore_load_state:
+ *
+ * nvstore_load() without reading the header: for qemu-img check, which
+ * reports a damaged header and the committed state apart.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_load_state(BlockDriverState *bs, Error **errp);
+
+/**
+ * nvstore_read_slot_raw:
+ * @i: the slot
+ * @slot: set to slot @i, in CPU byte order, if its magic and checksum hold
+ *
+ * Returns: 0 if slot @i has its magic and its checksum holds, whatever
+ * it points to; -ENOENT if it was never written; another negative errno
+ * value if it is damaged or cannot be read.  (For salvage: which
+ * generations were attempted.)
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_slot_raw(BlockDriverState *bs, int i, NvstoreSlot *slot,
+                      Error **errp);
 
 /* ---- nvstore-commit.c: the update protocol ------------------------------- */
 
@@ -375,6 +406,23 @@ char *nvstore_view_writer(BlockDriverState *store, const char *blob);
 void nvstore_for_each_view(BlockDriverState *store,
                            void (*fn)(NvstoreBlobView *view, void *opaque),
                            void *opaque);
+
+/* ---- nvstore-salvage.c: an image without a committed state ------------- */
+
+/**
+ * nvstore_co_salvage:
+ * @size: the size of the image
+ *
+ * For qemu-img check of an image without a committed state: report the
+ * directories its data area holds and the one salvage would take; with
+ * BDRV_FIX_ERRORS in @fix, make it the committed state (a corruption
+ * fixed).
+ *
+ * Returns: true if the image now has a committed state.
+ */
+bool coroutine_fn GRAPH_RDLOCK
+nvstore_co_salvage(BlockDriverState *bs, BdrvCheckResult *res,
+                   BdrvCheckMode fix, int64_t size);
 
 /* ---- nvstore-check.c: qemu-img check ------------------------------------- */
 

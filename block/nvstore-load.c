@@ -81,9 +81,9 @@ static bool nvstore_dir_generations_ok(NvstoreDir *dir, uint64_t gen,
 }
 
 /* Read slot @i; -ENOENT if it was never written */
-static int coroutine_mixed_fn GRAPH_RDLOCK
-nvstore_read_slot_block(BlockDriverState *bs, int i, NvstoreSlot *slot,
-                        Error **errp)
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_slot_raw(BlockDriverState *bs, int i, NvstoreSlot *slot,
+                      Error **errp)
 {
     int ret;
 
@@ -125,7 +125,7 @@ nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
     int ret;
 
     *dir = NULL;
-    ret = nvstore_read_slot_block(bs, i, slot, errp);
+    ret = nvstore_read_slot_raw(bs, i, slot, errp);
     if (ret < 0) {
         return ret;
     }
@@ -264,6 +264,14 @@ void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int slot,
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_load(BlockDriverState *bs, Error **errp)
 {
+    int ret = nvstore_read_header(bs, errp);
+
+    return ret < 0 ? ret : nvstore_load_state(bs, errp);
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_load_state(BlockDriverState *bs, Error **errp)
+{
     BDRVNvstoreState *s = bs->opaque;
     NvstoreSlot slot[NVSTORE_NB_SLOTS];
     NvstoreDir *dir[NVSTORE_NB_SLOTS] = { NULL };
@@ -273,10 +281,6 @@ nvstore_load(BlockDriverState *bs, Error **errp)
     int newest, i, k;
     int ret;
 
-    ret = nvstore_read_header(bs, errp);
-    if (ret < 0) {
-        return ret;
-    }
     file_size = nvstore_image_size(bs, errp);
     if (file_size < 0) {
         return file_size;

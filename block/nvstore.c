@@ -38,8 +38,10 @@ static int nvstore_probe(const uint8_t *buf, int buf_size,
 
 /*
  * Load the committed state.  For qemu-img check (BDRV_O_CHECK), an image
- * whose header is valid opens even without a valid slot, so that check
- * can report the damage; nothing can then be read or written.
+ * opens even with a damaged header (bad magic or checksum) or without a
+ * valid slot, so that check can report the damage and salvage what the
+ * data area holds (nvstore-salvage.c); nothing can then be read or
+ * written.  Unknown incompatible features still refuse it.
  */
 static int GRAPH_RDLOCK
 nvstore_open_load(BlockDriverState *bs, int flags, Error **errp)
@@ -50,11 +52,14 @@ nvstore_open_load(BlockDriverState *bs, int flags, Error **errp)
     if (!(flags & BDRV_O_CHECK)) {
         ret = nvstore_load(bs, errp);
     } else {
-        ret = nvstore_read_header(bs, errp);
-        if (ret < 0) {
+        ret = nvstore_read_header(bs, &local_err);
+        if (ret < 0 && ret != -EINVAL) {
+            error_propagate(errp, local_err);
             return ret;
         }
-        ret = nvstore_load(bs, &local_err);
+        if (ret == 0) {
+            ret = nvstore_load_state(bs, &local_err);
+        }
         if (ret < 0) {
             trace_nvstore_open_for_check(bs, error_get_pretty(local_err));
             error_free(local_err);
@@ -149,6 +154,15 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
 
 /* ---- Create -------------------------------------------------------------- */
 
+void nvstore_header_init(NvstoreHeader *h)
+{
+    memset(h, 0, sizeof(*h));
+    memcpy(h->magic, NVSTORE_MAGIC, sizeof(h->magic));
+    nvstore_header_to_be(h);
+    h->header_crc32c = cpu_to_be32(nvstore_crc(h, offsetof(NvstoreHeader,
+                                                         header_crc32c)));
+}
+
 /* The header and the first commit: slot 0, generation 1, no blob */
 static int coroutine_fn nvstore_co_format(BlockBackend *blk, Error **errp)
 {
@@ -162,10 +176,7 @@ static int coroutine_fn nvstore_co_format(BlockBackend *blk, Error **errp)
 
     enc = nvstore_dir_encode(dir, &len, &error_abort);
 
-    memcpy(h->magic, NVSTORE_MAGIC, sizeof(h->magic));
-    nvstore_header_to_be(h);
-    h->header_crc32c = cpu_to_be32(nvstore_crc(h, offsetof(NvstoreHeader,
-                                                         header_crc32c)));
+    nvstore_header_init(h);
     nvstore_slot_init(slot, 1, NVSTORE_DATA_OFFSET, enc, len);
 
     ret = blk_co_pwrite(blk, 0, NVSTORE_DATA_OFFSET, meta, 0);
