@@ -91,7 +91,8 @@ fi
 # run_gtest NAME [DIR [FLAVOR]]: one result per test case of
 # build/FLAVOR/tests/DIR/NAME (DIR: unit by default, or qtest; FLAVOR: gcc
 # by default, or clang, the sanitizer build), slow test cases included
-# (-m slow: test-nvstore's crash loop and power cuts)
+# (-m slow: test-nvstore's crash loop and power cuts).  With
+# GTEST_NO_SKIP=1, a skipped test case fails (what it needs is installed).
 # A test that runs longer than $GTEST_TIMEOUT seconds hangs: it is killed
 # and fails, naming the test case after the last one that finished.
 GTEST_TIMEOUT=${NVSTORE_GTEST_TIMEOUT:-900}
@@ -109,7 +110,12 @@ run_gtest() {
     fi
     while IFS= read -r line; do
         case $line in
-        "ok "*"# SKIP"*) t_skip "$label: ${line#ok }" ;;
+        "ok "*"# SKIP"*)
+            if [ "${GTEST_NO_SKIP:-0}" = 1 ]; then
+                t_fail "$label: skipped: ${line#ok }"
+            else
+                t_skip "$label: ${line#ok }"
+            fi ;;
         "ok "*) t_pass "$label: ${line#ok }"; n=$((n + 1)) ;;
         "not ok "*) t_fail "$label: ${line#not ok }"; n=$((n + 1)) ;;
         esac
@@ -134,6 +140,15 @@ step "qtests"
 # restarts on the same nvstore image, savevm/loadvm, migration
 QTEST_QEMU_BINARY=$B/gcc/qemu-system-x86_64 QTEST_QEMU_IMG=$B/gcc/qemu-img \
     run_gtest tpm-libtpms-test qtest
+# Upstream's TPM qtests: backends/tpm/tpm_backend.c.patch changes how
+# every TPM backend completes a request.  tpm-tis-test and tpm-crb-test
+# drive the emulator backend against an in-process swtpm stand-in, the
+# -swtpm tests against swtpm itself (installed by project/deps.sh: a skip
+# is a failure), migration included.
+for t in tpm-tis-test tpm-crb-test tpm-tis-swtpm-test tpm-crb-swtpm-test; do
+    GTEST_NO_SKIP=1 QTEST_QEMU_BINARY=$B/gcc/qemu-system-x86_64 \
+    QTEST_QEMU_IMG=$B/gcc/qemu-img run_gtest "$t" qtest
+done
 
 step "a real guest on the libtpms TPM"
 # Debian's cloud kernel, busybox and tpm2-tools, under TCG: an NV index
@@ -259,14 +274,18 @@ step "nvstore iotests"
 # Format nvstore: only the tests of group nvstore support it
 run_iotests nvstore -nvstore -g nvstore
 
-step "ASan+UBSan: the driver's unit tests and iotests, sanitizer build"
+step "ASan+UBSan: the driver's unit tests and iotests, the TPM, sanitizer build"
 # The clang build is the sanitizer build (project/build.sh): every fault,
 # power cut and crash of the unit tests, and every hostile image,
-# injected fault and read-only mode of the iotests, again, with
+# injected fault, salvage and read-only mode of the iotests, again, with
 # AddressSanitizer, LeakSanitizer and UBSan aborting on the first
-# finding, in qemu-img, qemu-io and the unit tests.  (The VMs some of
-# those iotests start are the gcc build's: the migration, savevm and TPM
-# iotests are not repeated.)  Sanitizer messages go to files (log_path),
+# finding, in qemu-img, qemu-io and the unit tests.  Then the libtpms
+# TPM backend and the blob nodes in the sanitizer build's system
+# emulator: the libtpms qtest (restarts, a failing flush, savevm/loadvm,
+# a second instance, migration) and the iotests that start VMs (the TPM
+# killed, pflash and the TPM through savevm/loadvm and migration, an
+# iothread).  LeakSanitizer skips two leaks of upstream QEMU's
+# migration code (project/lsan-suppressions.txt).  Sanitizer messages go to files (log_path),
 # not into the iotests' output; anything in them but ASan's warnings
 # about coroutine stacks (every process that runs a coroutine logs the
 # first; the second, three lines, when a coroutine's stack is unwound
@@ -275,15 +294,20 @@ SAN=$LOG/sanitizers
 san_benign="^(==[0-9]+==WARNING: ASan doesn't fully support makecontext/swapcontext functions and may produce false positives in some cases!"
 san_benign+="|==[0-9]+==WARNING: ASan is ignoring requested __asan_handle_no_return: stack type: [a-z]+ top: 0x[0-9a-f]+; bottom 0x[0-9a-f]+; size: 0x[0-9a-f]+ \\(-?[0-9]+\\)"
 san_benign+="|False positive error reports may follow"
-san_benign+="|For details see https://github.com/google/sanitizers/issues/189)\$"
+san_benign+="|For details see https://github.com/google/sanitizers/issues/189"
+# LeakSanitizer's summary of the suppressions it applied, and its blank lines
+san_benign+="|-+|Suppressions used:|  count      bytes template"
+san_benign+="| +[0-9]+ +[0-9]+ (qio_channel_block_new|migrate_init)|)\$"
 rm -rf "$SAN"
 mkdir -p "$SAN"
 if "$top/project/build.sh" clang qemu-img qemu-io tests/unit/test-nvstore \
        tests/unit/test-nvstore-dir tests/unit/test-crc32c \
+       qemu-system-x86_64 tests/qtest/tpm-libtpms-test \
        >"$LOG/build-sanitizers.log" 2>&1; then
-    t_pass "build: clang ASan+UBSan qemu-img, qemu-io, unit tests"
+    t_pass "build: clang ASan+UBSan qemu-img, qemu-io, qemu-system-x86_64, unit tests, libtpms qtest"
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$SAN/log
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SAN/log
+    export LSAN_OPTIONS=suppressions=$top/project/lsan-suppressions.txt
     for t in test-crc32c test-nvstore-dir test-nvstore; do
         NVSTORE_CRASH_ITERATIONS=200 run_gtest "$t" unit clang
     done
@@ -291,8 +315,14 @@ if "$top/project/build.sh" clang qemu-img qemu-io tests/unit/test-nvstore \
     QSD_PROG=$B/gcc/storage-daemon/qemu-storage-daemon IOTESTS_FLAVOR=clang \
         run_iotests nvstore-asan -nvstore nvstore-basic nvstore-children \
             nvstore-snapshot nvstore-faults nvstore-corrupt nvstore-hostile \
-            nvstore-modes
-    unset ASAN_OPTIONS UBSAN_OPTIONS
+            nvstore-salvage nvstore-modes
+    QTEST_QEMU_BINARY=$B/clang/qemu-system-x86_64 \
+    QTEST_QEMU_IMG=$B/gcc/qemu-img run_gtest tpm-libtpms-test qtest clang
+    QEMU_PROG=$B/clang/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
+    QSD_PROG=$B/gcc/storage-daemon/qemu-storage-daemon IOTESTS_FLAVOR=clang \
+        run_iotests nvstore-asan-vm -nvstore nvstore-tpm-kill nvstore-pflash \
+            nvstore-blob-vm nvstore-savevm nvstore-migrate nvstore-iothread
+    unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
     logs=0
     reports=()
     for f in "$SAN"/log.*; do
