@@ -40,16 +40,19 @@ FUZZ_TARGETS ?= nvstore-dir-fuzz nvstore-fuzz
 fuzz: build
 	project/fuzz.sh $(RUNS) $(FUZZ_TARGETS)
 
-# The crash harness, long mode: POINTS writers killed with SIGKILL and
-# POINTS power cuts (make check runs 1000 of each); the power cuts print
-# their seed, NVSTORE_POWERCUT_SEED=N replays them
+# The crash harness, long mode: POINTS writers killed with SIGKILL,
+# POINTS power cuts on a raw image and POINTS through qcow2 (make check
+# runs 1000, 1000 and 500); the power cuts print their seed,
+# NVSTORE_POWERCUT_SEED=N replays them
 POINTS ?= 10000
 crash: build
 	project/build.sh gcc tests/unit/test-nvstore
 	NVSTORE_CRASH_ITERATIONS=$(POINTS) NVSTORE_POWERCUT_POINTS=$(POINTS) \
+	NVSTORE_POWERCUT_QCOW2_POINTS=$(POINTS) \
 	G_TEST_SRCDIR=$(CURDIR)/build/src/tests/unit \
 	    build/gcc/tests/unit/test-nvstore -m slow --tap \
-	    -p /nvstore/crash-loop -p /nvstore/power-cut >build/crash.tap 2>&1; \
+	    -p /nvstore/crash-loop -p /nvstore/power-cut \
+	    -p /nvstore/power-cut-qcow2 >build/crash.tap 2>&1; \
 	rc=$$?; grep -Ev '^(# point|Leaked|Repairing) ' build/crash.tap; \
 	echo "(every crash point: build/crash.tap)"; exit $$rc
 

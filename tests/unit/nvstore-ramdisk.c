@@ -32,6 +32,8 @@ struct NvstoreRamdisk {
     int fail_errno;
     GRand *fail_rand;
     GByteArray *crash;
+    /* A sector is written whole or not at all */
+    bool atomic_sectors;
 };
 
 typedef struct BDRVRamdiskState {
@@ -105,7 +107,7 @@ static void land(GByteArray *b, GPtrArray *log, uint64_t offset,
  * also logged in @log if not NULL.  @all: done.
  */
 static void crash_apply(GRand *rand, GByteArray *b, RamdiskOp *op,
-                        bool all, GPtrArray *log)
+                        bool all, bool atomic_sectors, GPtrArray *log)
 {
     uint64_t pos, end, next, torn_sector = UINT64_MAX;
 
@@ -129,7 +131,7 @@ static void crash_apply(GRand *rand, GByteArray *b, RamdiskOp *op,
      * of its new bytes written, and the rest of it sometimes garbage
      */
     end = op->offset + op->data->len;
-    if (g_rand_boolean(rand)) {
+    if (!atomic_sectors && g_rand_boolean(rand)) {
         torn_sector = op->offset / RAMDISK_SECTOR +
             g_rand_int_range(rand, 0,
                              (end - 1) / RAMDISK_SECTOR -
@@ -184,7 +186,8 @@ static GByteArray *power_cut_image(NvstoreRamdisk *d, GRand *rand)
     }
     b = byte_array_dup(d->flushed);
     for (i = 0; i < n; i++) {
-        crash_apply(rand, b, g_ptr_array_index(d->log, order[i]), all, NULL);
+        crash_apply(rand, b, g_ptr_array_index(d->log, order[i]), all,
+                    d->atomic_sectors, NULL);
     }
     return b;
 }
@@ -206,7 +209,8 @@ static int ramdisk_request(NvstoreRamdisk *d, RamdiskOp *op)
     if (d->requests == d->fail_at) {
         if (op && op->data && d->fail_rand) {
             /* A failed write may have been done, or in part */
-            crash_apply(d->fail_rand, d->contents, op, false, d->log);
+            crash_apply(d->fail_rand, d->contents, op, false,
+                        d->atomic_sectors, d->log);
         }
         if (op) {
             ramdisk_op_free(op);
@@ -400,6 +404,11 @@ void nvstore_ramdisk_fail_request(NvstoreRamdisk *d, uint64_t at,
 GByteArray *nvstore_ramdisk_power_cut_image(NvstoreRamdisk *d, GRand *rand)
 {
     return d->crash ? g_byte_array_ref(d->crash) : power_cut_image(d, rand);
+}
+
+void nvstore_ramdisk_set_atomic_sectors(NvstoreRamdisk *d, bool atomic)
+{
+    d->atomic_sectors = atomic;
 }
 
 uint64_t nvstore_ramdisk_requests(NvstoreRamdisk *d)

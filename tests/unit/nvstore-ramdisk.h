@@ -83,6 +83,19 @@ GByteArray *nvstore_ramdisk_power_cut_image(NvstoreRamdisk *d, GRand *rand);
 void nvstore_ramdisk_fail_request(NvstoreRamdisk *d, uint64_t at,
                                   int errno_value, GRand *rand);
 
+/**
+ * nvstore_ramdisk_set_atomic_sectors:
+ * @d: the disk
+ * @atomic: whether sectors are atomic
+ *
+ * With @atomic, a torn write writes each of its 512-byte sectors whole
+ * or not at all, as disks that guarantee sector atomicity do, and as
+ * qcow2's metadata updates assume; by default (for nvstore, which
+ * assumes nothing), one sector may be written in part and the rest of it
+ * turn to garbage.
+ */
+void nvstore_ramdisk_set_atomic_sectors(NvstoreRamdisk *d, bool atomic);
+
 /* Write, truncate and flush requests so far */
 uint64_t nvstore_ramdisk_requests(NvstoreRamdisk *d);
 

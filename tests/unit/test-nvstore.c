@@ -7,7 +7,9 @@
 
 #include "qemu/osdep.h"
 #include "block/block.h"
+#include "block/block_int.h"
 #include "block/nvstore.h"
+#include "block/snapshot.h"
 #include "block/nvstore-format.h"
 #include "system/block-backend.h"
 #include "qapi/error.h"
@@ -15,6 +17,7 @@
 #include "qemu/crc32c.h"
 #include "qemu/main-loop.h"
 #include "qemu/cutils.h"
+#include "qemu/option.h"
 #include "nvstore-ramdisk.h"
 
 static char *create_image(void)
@@ -26,6 +29,20 @@ static char *create_image(void)
     close(fd);
     bdrv_img_create(path, "nvstore", NULL, NULL, NULL, UINT64_C(-1), 0, true,
                     &error_abort);
+    return path;
+}
+
+/* An nvstore image inside a qcow2 image (container=qcow2) */
+static char *create_image_in_qcow2(void)
+{
+    g_autofree char *opts = g_strdup("container=qcow2");
+    char *path = NULL;
+    int fd = g_file_open_tmp("nvstore-test-XXXXXX", &path, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    bdrv_img_create(path, "nvstore", NULL, NULL, opts, UINT64_C(-1), 0,
+                    true, &error_abort);
     return path;
 }
 
@@ -750,6 +767,17 @@ static void crash_verify(const char *path, uint64_t *gen)
  */
 #define PC_BLOBS 6
 #define PC_DISK_MAX (64 * 1024 * 1024)
+/* Internal snapshots of the qcow2 container kept at most */
+#define PC_SNAPSHOTS 3
+
+/*
+ * The container: the nvstore image directly on the disk in memory, or
+ * (/nvstore/power-cut-qcow2) inside a qcow2 image on it, whose internal
+ * snapshots the writer takes, reverts to and deletes between commits
+ */
+static bool pc_qcow2;
+/* The qcow2 node pc_open() opened last */
+static char pc_qcow2_node[32];
 
 typedef struct PcState {
     GByteArray *blob[PC_BLOBS];     /* NULL: absent */
@@ -757,7 +785,15 @@ typedef struct PcState {
 
 typedef struct PcStats {
     int points, newer, older, leaks;
+    /* qcow2: cuts that left leaked clusters, snapshots taken, reverted to */
+    int qcow2_leaks, snapshots, reverts;
 } PcStats;
+
+/* An internal snapshot of the qcow2 container, and the state it holds */
+typedef struct PcSnap {
+    char *name;
+    PcState st;
+} PcSnap;
 
 static const char *pc_name(int i)
 {
@@ -834,30 +870,123 @@ static BlockBackend *pc_open(NvstoreRamdisk *disk, int flags, Error **errp)
 
     bs = nvstore_ramdisk_open(disk, node, flags, &error_abort);
     qdict_put_str(options, "driver", "nvstore");
-    qdict_put_str(options, "file", node);
+    if (pc_qcow2) {
+        snprintf(pc_qcow2_node, sizeof(pc_qcow2_node), "%s-qcow2", node);
+        qdict_put_str(options, "file.driver", "qcow2");
+        qdict_put_str(options, "file.node-name", pc_qcow2_node);
+        qdict_put_str(options, "file.file", node);
+    } else {
+        qdict_put_str(options, "file", node);
+    }
     blk = blk_new_open(NULL, NULL, options, flags, errp);
     bdrv_unref(bs);
     return blk;
 }
 
+static bool pc_state_matches(BlockBackend *blk, const PcState *st);
+
+static void pc_snap_free(gpointer p)
+{
+    PcSnap *sn = p;
+
+    g_free(sn->name);
+    pc_state_clear(&sn->st);
+    g_free(sn);
+}
+
+static GPtrArray *pc_snaps_copy(GPtrArray *snaps)
+{
+    GPtrArray *copy = g_ptr_array_new_with_free_func(pc_snap_free);
+    guint i;
+
+    for (i = 0; i < snaps->len; i++) {
+        PcSnap *src = g_ptr_array_index(snaps, i);
+        PcSnap *sn = g_new0(PcSnap, 1);
+
+        sn->name = g_strdup(src->name);
+        pc_state_copy(&sn->st, &src->st);
+        g_ptr_array_add(copy, sn);
+    }
+    return copy;
+}
+
 /*
- * Run the writer of @seq_seed on @image from state @st.  Returns the
- * number of write, truncate and flush requests.  If the power fails, at
- * request @cut, fills @old and @new with the states before and after the
- * interrupted commit, and returns the disk in @crash.
+ * Between two commits, take an internal snapshot of the qcow2 container
+ * of @blk's nvstore node (deleting the oldest beyond PC_SNAPSHOTS), or
+ * revert to one of @snaps: then @cur is its state, and the image must
+ * hold it.  Counted in @stats, if not NULL.
+ */
+static void pc_snapshot_op(BlockBackend *blk, GRand *rand, GPtrArray *snaps,
+                           PcState *cur, PcStats *stats)
+{
+    BlockDriverState *bs = blk_bs(blk);
+    int ret;
+
+    if (snaps->len && g_rand_boolean(rand)) {
+        PcSnap *sn = g_ptr_array_index(snaps,
+                                       g_rand_int_range(rand, 0, snaps->len));
+
+        bdrv_drain_all_begin();
+        ret = bdrv_snapshot_goto(bs, sn->name, &error_abort);
+        bdrv_drain_all_end();
+        g_assert_cmpint(ret, ==, 0);
+        pc_state_clear(cur);
+        pc_state_copy(cur, &sn->st);
+        g_assert_true(pc_state_matches(blk, cur));
+        if (stats) {
+            stats->reverts++;
+        }
+    } else {
+        QEMUSnapshotInfo info = { 0 };
+        PcSnap *sn = g_new0(PcSnap, 1);
+
+        sn->name = g_strdup_printf("s%08x", g_rand_int(rand));
+        pc_state_copy(&sn->st, cur);
+        pstrcpy(info.name, sizeof(info.name), sn->name);
+        bdrv_drain_all_begin();
+        bdrv_graph_rdlock_main_loop();
+        ret = bdrv_snapshot_create(bs, &info);
+        if (ret == 0 && snaps->len == PC_SNAPSHOTS) {
+            PcSnap *oldest = g_ptr_array_index(snaps, 0);
+
+            ret = bdrv_snapshot_delete(bs, NULL, oldest->name, &error_abort);
+            g_ptr_array_remove_index(snaps, 0);
+        }
+        bdrv_graph_rdunlock_main_loop();
+        bdrv_drain_all_end();
+        g_assert_cmpint(ret, ==, 0);
+        g_ptr_array_add(snaps, sn);
+        if (stats) {
+            stats->snapshots++;
+        }
+    }
+}
+
+/*
+ * Run the writer of @seq_seed on @image from state @st, with the qcow2
+ * container's snapshots @snaps.  Returns the number of write, truncate
+ * and flush requests; appends those that commits send to @commit_reqs,
+ * if not NULL.  If the power fails, at request @cut (a request of a
+ * commit), fills @old and @new with the states before and after the
+ * interrupted commit, returns the disk in @crash, and the snapshots then
+ * in @snaps.
  */
 static uint64_t pc_writer(GByteArray *image, const PcState *st,
-                          guint32 seq_seed, uint64_t cut, GRand *crash_rand,
-                          GByteArray **crash, PcState *old, PcState *new)
+                          GPtrArray **snaps, guint32 seq_seed, uint64_t cut,
+                          GRand *crash_rand, GByteArray **crash, PcState *old,
+                          PcState *new, GArray *commit_reqs, PcStats *stats)
 {
     g_autoptr(GRand) rand = g_rand_new_with_seed(seq_seed);
     NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
                                                PC_DISK_MAX);
+    g_autoptr(GPtrArray) my_snaps = pc_snaps_copy(*snaps);
     BlockBackend *blk;
     PcState cur = { 0 };
     uint64_t requests;
     int op, nb_ops = g_rand_int_range(rand, 1, 6);
 
+    /* What qcow2 assumes of a disk; nvstore assumes nothing */
+    nvstore_ramdisk_set_atomic_sectors(disk, pc_qcow2);
     nvstore_ramdisk_cut_power(disk, cut, crash_rand);
     blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
     pc_state_copy(&cur, st);
@@ -866,8 +995,13 @@ static uint64_t pc_writer(GByteArray *image, const PcState *st,
         PcState next = { 0 };
         bool done[PC_BLOBS] = { false };
         int n = g_rand_int_range(rand, 1, 4), k, ret;
+        uint64_t before = nvstore_ramdisk_requests(disk), r;
         Error *err = NULL;
 
+        if (pc_qcow2 && g_rand_int_range(rand, 0, 4) == 0) {
+            pc_snapshot_op(blk, rand, my_snaps, &cur, stats);
+            continue;
+        }
         pc_state_copy(&next, &cur);
         if (g_rand_int_range(rand, 0, 6) == 0) {
             /* Create an empty blob with its type, or look it up */
@@ -905,6 +1039,10 @@ static uint64_t pc_writer(GByteArray *image, const PcState *st,
             }
             ret = nvstore_blob_commit(blk, u, n, &err);
         }
+        for (r = before + 1; commit_reqs &&
+             r <= nvstore_ramdisk_requests(disk); r++) {
+            g_array_append_val(commit_reqs, r);
+        }
         if (ret < 0) {
             /* Only the power cut makes a commit fail */
             g_assert_nonnull(nvstore_ramdisk_crash_image(disk));
@@ -923,6 +1061,10 @@ static uint64_t pc_writer(GByteArray *image, const PcState *st,
     blk_unref(blk);
     requests = nvstore_ramdisk_requests(disk);
     nvstore_ramdisk_free(disk);
+    if (cut) {
+        g_ptr_array_unref(*snaps);
+        *snaps = g_steal_pointer(&my_snaps);
+    }
     return requests;
 }
 
@@ -957,15 +1099,21 @@ static bool pc_state_matches(BlockBackend *blk, const PcState *st)
     return g_strv_length(names) == n;
 }
 
-static void pc_check(BlockBackend *blk, BdrvCheckResult *res,
-                     BdrvCheckMode fix)
+static void pc_check_node(BlockDriverState *bs, BdrvCheckResult *res,
+                          BdrvCheckMode fix)
 {
     memset(res, 0, sizeof(*res));
     bdrv_graph_rdlock_main_loop();
-    g_assert_cmpint(bdrv_check(blk_bs(blk), res, fix), ==, 0);
+    g_assert_cmpint(bdrv_check(bs, res, fix), ==, 0);
     bdrv_graph_rdunlock_main_loop();
     g_assert_cmpint(res->corruptions, ==, 0);
     g_assert_cmpint(res->check_errors, ==, 0);
+}
+
+static void pc_check(BlockBackend *blk, BdrvCheckResult *res,
+                     BdrvCheckMode fix)
+{
+    pc_check_node(blk_bs(blk), res, fix);
 }
 
 /*
@@ -1001,6 +1149,19 @@ static void pc_verify(GByteArray **image, PcState *st, const PcState *old,
         pc_check(blk, &res, 0);
         g_assert_cmpint(res.leaks, ==, 0);
     }
+    if (pc_qcow2) {
+        /* The container checks clean too, but for clusters leaked */
+        BlockDriverState *qcow2 = bdrv_lookup_bs(NULL, pc_qcow2_node,
+                                                 &error_abort);
+
+        pc_check_node(qcow2, &res, 0);
+        if (res.leaks) {
+            stats->qcow2_leaks++;
+            pc_check_node(qcow2, &res, BDRV_FIX_LEAKS);
+            pc_check_node(qcow2, &res, 0);
+            g_assert_cmpint(res.leaks, ==, 0);
+        }
+    }
     /* The next commit works, and the state is intact after it */
     g_byte_array_append(probe, (const uint8_t *)"probe", 5);
     u.data = probe->data;
@@ -1015,13 +1176,17 @@ static void pc_verify(GByteArray **image, PcState *st, const PcState *old,
     nvstore_ramdisk_free(disk);
 }
 
-static void test_power_cut(void)
+/*
+ * @points power cuts, each from the image the previous one left; the
+ * seed from NVSTORE_POWERCUT_SEED, or random
+ */
+static void pc_run(int points)
 {
     const char *env_seed = g_getenv("NVSTORE_POWERCUT_SEED");
-    int points = env_int("NVSTORE_POWERCUT_POINTS", 1000);
     guint32 seed = g_test_rand_int();
     g_autoptr(GRand) rand = NULL;
-    g_autofree char *path = create_image();
+    g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func(pc_snap_free);
+    g_autofree char *path = NULL;
     g_autofree char *buf = NULL;
     GByteArray *image;
     PcState st = { 0 };
@@ -1033,8 +1198,10 @@ static void test_power_cut(void)
     }
     rand = g_rand_new_with_seed(seed);
 
-    g_test_message("power cuts: NVSTORE_POWERCUT_SEED=%" PRIu32
-                   " NVSTORE_POWERCUT_POINTS=%d", seed, points);
+    g_test_message("power cuts%s: NVSTORE_POWERCUT_SEED=%" PRIu32
+                   " points %d", pc_qcow2 ? " through qcow2" : "", seed,
+                   points);
+    path = pc_qcow2 ? create_image_in_qcow2() : create_image();
     g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
     unlink(path);
     image = g_byte_array_new();
@@ -1042,20 +1209,25 @@ static void test_power_cut(void)
 
     while (stats.points < points) {
         guint32 seq_seed = g_rand_int(rand);
+        g_autoptr(GArray) commit_reqs = g_array_new(false, false,
+                                                    sizeof(uint64_t));
         GByteArray *crash = NULL;
         PcState old = { 0 }, new = { 0 };
         uint64_t n, cut;
 
-        /* Count the requests of this sequence, then cut at one of them */
-        n = pc_writer(image, &st, seq_seed, 0, NULL, NULL, NULL, NULL);
-        if (!n) {
-            /* Only look-ups: nothing to cut */
+        /* The requests of this sequence's commits; cut at one of them */
+        n = pc_writer(image, &st, &snaps, seq_seed, 0, NULL, NULL, NULL,
+                      NULL, commit_reqs, NULL);
+        if (!commit_reqs->len) {
+            /* Only look-ups and snapshots: nothing to cut */
             continue;
         }
-        cut = g_rand_int_range(rand, 1, n + 1);
+        cut = g_array_index(commit_reqs, uint64_t,
+                            g_rand_int_range(rand, 0, commit_reqs->len));
         g_test_message("point %d: cut at request %" PRIu64 " of %" PRIu64,
                        stats.points, cut, n);
-        n = pc_writer(image, &st, seq_seed, cut, rand, &crash, &old, &new);
+        n = pc_writer(image, &st, &snaps, seq_seed, cut, rand, &crash, &old,
+                      &new, NULL, &stats);
         g_assert_cmpuint(n, >=, cut);
         g_assert_nonnull(crash);
         g_byte_array_unref(image);
@@ -1069,13 +1241,39 @@ static void test_power_cut(void)
                    "commit, %d before it; %d left leaks that check -r "
                    "repaired", stats.points, stats.newer, stats.older,
                    stats.leaks);
+    if (pc_qcow2) {
+        g_test_message("qcow2: %d snapshots taken, %d reverted to; %d cuts "
+                       "left leaked clusters that check -r repaired",
+                       stats.snapshots, stats.reverts, stats.qcow2_leaks);
+    }
     /* Both outcomes happen: the cuts fall inside commits */
     if (points >= 100) {
         g_assert_cmpint(stats.newer, >, 0);
         g_assert_cmpint(stats.older, >, 0);
+        g_assert_true(!pc_qcow2 || (stats.snapshots && stats.reverts));
     }
     pc_state_clear(&st);
     g_byte_array_unref(image);
+}
+
+static void test_power_cut(void)
+{
+    pc_run(env_int("NVSTORE_POWERCUT_POINTS", 1000));
+}
+
+/*
+ * The same through a qcow2 container, as the TPM's state is kept: qcow2
+ * grows, allocates clusters and has its own metadata and flushes, and
+ * the writer takes, reverts to and deletes internal snapshots between
+ * commits.  Each cut also leaves the qcow2 image checking clean (leaked
+ * clusters aside, which check -r repairs), and every snapshot holds the
+ * state it was taken of.
+ */
+static void test_power_cut_qcow2(void)
+{
+    pc_qcow2 = true;
+    pc_run(env_int("NVSTORE_POWERCUT_QCOW2_POINTS", 500));
+    pc_qcow2 = false;
 }
 
 /*
@@ -1763,6 +1961,104 @@ static void test_group_commit_power_cut(void)
 }
 
 /*
+ * qemu-img amend -o delete-blob=a (bdrv_amend_options(), the path of
+ * qemu-img amend) on an image with blobs "a" and "b", the power cut at
+ * each request of its commit, ten times each: the image holds both
+ * blobs, or "b" alone, and checks clean (leaks aside, which -r repairs).
+ */
+static uint64_t amend_run(GByteArray *image, uint64_t cut, GRand *rand,
+                          GByteArray **after)
+{
+    NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    BlockBackend *blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+    BlockDriverState *bs = blk_bs(blk);
+    QemuOpts *opts = qemu_opts_create(bdrv_find_format("nvstore")->amend_opts,
+                                      NULL, 0, &error_abort);
+    uint64_t before = nvstore_ramdisk_requests(disk);
+    Error *err = NULL;
+    int ret;
+
+    if (cut) {
+        nvstore_ramdisk_cut_power(disk, before + cut, rand);
+    }
+    qemu_opt_set(opts, "delete-blob", "a", &error_abort);
+    bdrv_graph_rdlock_main_loop();
+    ret = bdrv_amend_options(bs, opts, NULL, NULL, false, &err);
+    bdrv_graph_rdunlock_main_loop();
+    qemu_opts_del(opts);
+    if (nvstore_ramdisk_crash_image(disk)) {
+        g_assert_cmpint(ret, <, 0);
+        error_free(err);
+        *after = g_byte_array_ref(nvstore_ramdisk_crash_image(disk));
+    } else {
+        g_assert_cmpint(ret, ==, 0);
+        *after = g_byte_array_ref(nvstore_ramdisk_contents(disk));
+    }
+    before = nvstore_ramdisk_requests(disk) - before;
+    blk_unref(blk);
+    nvstore_ramdisk_free(disk);
+    return before;
+}
+
+static void test_amend_power_cut(void)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(g_test_rand_int());
+    g_autoptr(GByteArray) a = pattern(5000, 0xa0);
+    g_autoptr(GByteArray) b = pattern(3000, 0xb0);
+    g_autoptr(GByteArray) image = NULL;
+    g_autoptr(GByteArray) done = NULL;
+    unsigned counts[2] = { 0, 0 };
+    uint64_t n, k;
+
+    {
+        NvstoreRamdisk *disk = new_ramdisk_image();
+        BlockBackend *blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+
+        put(blk, "a", NVSTORE_BLOB_TYPE_RAW, a);
+        put(blk, "b", NVSTORE_BLOB_TYPE_RAW, b);
+        blk_unref(blk);
+        image = g_byte_array_ref(nvstore_ramdisk_contents(disk));
+        nvstore_ramdisk_free(disk);
+    }
+    n = amend_run(image, 0, rand, &done);
+    g_assert_cmpuint(n, >, 0);
+    for (k = 1; k <= n * 10; k++) {
+        g_autoptr(GByteArray) crash = NULL;
+        NvstoreRamdisk *disk;
+        BlockBackend *blk;
+        g_autofree uint8_t *data = NULL;
+        BdrvCheckResult res;
+        size_t len;
+        int ret;
+
+        amend_run(image, (k - 1) % n + 1, rand, &crash);
+        disk = nvstore_ramdisk_new(crash->data, crash->len, PC_DISK_MAX);
+        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+        assert_blob(blk, "b", b);
+        ret = nvstore_blob_read(blk, "a", &data, &len, NULL);
+        if (ret == -ENOENT) {
+            counts[1]++;
+        } else {
+            g_assert_cmpint(ret, ==, 0);
+            g_assert_cmpmem(data, len, a->data, a->len);
+            counts[0]++;
+        }
+        pc_check(blk, &res, 0);
+        if (res.leaks) {
+            pc_check(blk, &res, BDRV_FIX_LEAKS);
+            pc_check(blk, &res, 0);
+            g_assert_cmpint(res.leaks, ==, 0);
+        }
+        blk_unref(blk);
+        nvstore_ramdisk_free(disk);
+    }
+    g_test_message("amend: %" PRIu64 " requests, each cut ten times: %u "
+                   "left a and b, %u b alone", n, counts[0], counts[1]);
+    g_assert_cmpuint(counts[0], >, 0);
+}
+
+/*
  * Two users at once: while a commit of blob "b" is in flight (its
  * coroutine waits for I/O), another coroutine reads blob "a", and a third
  * commits "a".  Each sees a consistent directory: the read returns what
@@ -1862,6 +2158,7 @@ int main(int argc, char **argv)
     if (g_test_slow()) {
         g_test_add_func("/nvstore/crash-loop", test_crash_loop);
         g_test_add_func("/nvstore/power-cut", test_power_cut);
+        g_test_add_func("/nvstore/power-cut-qcow2", test_power_cut_qcow2);
     }
     g_test_add_func("/nvstore/fault-each-path", test_fault_each_path);
     g_test_add_func("/nvstore/fault-repair", test_fault_repair);
@@ -1869,5 +2166,6 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/group-commit-power-cut",
                     test_group_commit_power_cut);
     g_test_add_func("/nvstore/concurrent-users", test_concurrent_users);
+    g_test_add_func("/nvstore/amend-power-cut", test_amend_power_cut);
     return g_test_run();
 }
