@@ -7,10 +7,13 @@
  * memory (tests/unit/nvstore-ramdisk.c) through the driver, read-only:
  * every blob is listed, looked up, its attributes read and its contents
  * read, and the image is checked.  Then it is opened read-write: one
- * blob is replaced and one created in one commit, everything is read
- * again, and the image is checked and repaired, then opened again: what
- * was committed must read back, both times.  Nothing may crash, leak,
- * hang or run into undefined behaviour, whatever the image.
+ * blob is replaced, one created and one deleted in one commit.  If the
+ * commit succeeds, every blob must then be as the commit left it:
+ * replaced and created blobs hold what it wrote, deleted ones are gone,
+ * every other blob reads as before (or fails to, as before), and check
+ * finds no corruption that was not there before; the same after check
+ * -r and after the image is opened again.  Nothing may crash, leak, hang
+ * or run into undefined behaviour, whatever the image.
  *
  * Random bytes rarely get past the checksums, so when bit 0 of the
  * control byte is set, the harness first fixes the checksums of the
@@ -81,56 +84,127 @@ static BlockBackend *fuzz_open(NvstoreRamdisk *disk, int flags)
     return blk;
 }
 
-/* List, look up and read every blob; returns the first usable one's name */
-static char *read_all(BlockBackend *blk, char **type)
+/* What a blob reads as: its contents, or NULL if the read fails */
+typedef struct FuzzBlob {
+    char *name;
+    char *type;
+    GByteArray *data;
+} FuzzBlob;
+
+static void fuzz_blob_free(gpointer p)
+{
+    FuzzBlob *b = p;
+
+    g_free(b->name);
+    g_free(b->type);
+    if (b->data) {
+        g_byte_array_unref(b->data);
+    }
+    g_free(b);
+}
+
+/* List, look up and read every blob, attributes included */
+static GPtrArray *read_all(BlockBackend *blk)
 {
     g_auto(GStrv) names = nvstore_blob_list(blk, NULL);
-    char *usable = NULL;
+    GPtrArray *blobs = g_ptr_array_new_with_free_func(fuzz_blob_free);
     int i, j;
 
     for (i = 0; names && names[i]; i++) {
         g_autofree uint8_t *data = NULL;
         NvstoreBlobInfo info;
+        FuzzBlob *b;
         size_t len;
 
+        b = g_new0(FuzzBlob, 1);
+        b->name = g_strdup(names[i]);
+        g_ptr_array_add(blobs, b);
         if (nvstore_blob_get_info(blk, names[i], &info, NULL) < 0) {
             continue;
         }
+        b->type = g_strdup(info.type);
         for (j = 0; info.attrs && info.attrs[j]; j++) {
             g_autofree uint8_t *value = NULL;
 
             nvstore_blob_get_attr(blk, names[i], info.attrs[j], &value, &len,
                                   NULL);
         }
-        if (nvstore_blob_read(blk, names[i], &data, &len, NULL) == 0 &&
-            !usable) {
+        if (nvstore_blob_read(blk, names[i], &data, &len, NULL) == 0) {
             g_assert_cmpuint(len, ==, info.size);
-            usable = g_strdup(names[i]);
-            *type = g_strdup(info.type);
+            b->data = g_byte_array_new_take(g_steal_pointer(&data), len);
         }
         nvstore_blob_info_clear(&info);
     }
-    return usable;
+    return blobs;
 }
 
-/* Blob @u->name holds what @u committed */
-static void assert_reads_back(BlockBackend *blk, const NvstoreBlobUpdate *u)
+static FuzzBlob *find(GPtrArray *blobs, const char *name)
 {
-    g_autofree uint8_t *back = NULL;
-    size_t len;
+    guint i;
 
-    g_assert_cmpint(nvstore_blob_read(blk, u->name, &back, &len, NULL), ==,
-                    0);
-    g_assert_cmpmem(back, len, u->data, u->len);
+    for (i = 0; i < blobs->len; i++) {
+        FuzzBlob *b = g_ptr_array_index(blobs, i);
+
+        if (!strcmp(b->name, name)) {
+            return b;
+        }
+    }
+    return NULL;
 }
 
-static void check(BlockBackend *blk, BdrvCheckMode fix)
+/*
+ * The image of @blk is as @before with @u (@n updates) applied: the
+ * updated blobs hold their data or are gone, every other blob reads as
+ * it did (or fails to, as it did)
+ */
+static void assert_committed(BlockBackend *blk, GPtrArray *before,
+                             const NvstoreBlobUpdate *u, size_t n)
+{
+    g_autoptr(GPtrArray) after = read_all(blk);
+    guint i, expected = 0;
+    size_t k;
+
+    for (k = 0; k < n; k++) {
+        FuzzBlob *b = find(after, u[k].name);
+
+        if (u[k].remove) {
+            g_assert_null(b);
+        } else {
+            g_assert_nonnull(b);
+            g_assert_nonnull(b->data);
+            g_assert_cmpmem(b->data->data, b->data->len, u[k].data, u[k].len);
+            expected++;
+        }
+    }
+    for (i = 0; i < before->len; i++) {
+        FuzzBlob *old = g_ptr_array_index(before, i), *b;
+
+        for (k = 0; k < n && strcmp(u[k].name, old->name); k++) {
+            continue;
+        }
+        if (k < n) {
+            continue;
+        }
+        b = find(after, old->name);
+        g_assert_nonnull(b);
+        g_assert_true(!b->data == !old->data);
+        if (old->data) {
+            g_assert_cmpmem(b->data->data, b->data->len, old->data->data,
+                            old->data->len);
+        }
+        expected++;
+    }
+    g_assert_cmpuint(after->len, ==, expected);
+}
+
+static BdrvCheckResult check(BlockBackend *blk, BdrvCheckMode fix)
 {
     BdrvCheckResult res = { 0 };
 
     bdrv_graph_rdlock_main_loop();
     bdrv_check(blk_bs(blk), &res, fix);
     bdrv_graph_rdunlock_main_loop();
+    return res;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -144,8 +218,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint8_t new_data[] = "new contents of a blob";
     g_autofree uint8_t *img = NULL;
-    g_autofree char *name = NULL;
-    g_autofree char *type = NULL;
     NvstoreRamdisk *disk;
     BlockBackend *blk;
 
@@ -160,46 +232,56 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     disk = nvstore_ramdisk_new(img, size - 1, size - 1 + FUZZ_GROWTH);
     blk = fuzz_open(disk, 0);
     if (blk) {
-        g_free(read_all(blk, &type));
-        g_clear_pointer(&type, g_free);
+        g_ptr_array_unref(read_all(blk));
         check(blk, 0);
         blk_unref(blk);
     }
 
     blk = fuzz_open(disk, BDRV_O_RDWR);
     if (blk) {
-        NvstoreBlobUpdate u[2] = {
+        g_autoptr(GPtrArray) before = read_all(blk);
+        BdrvCheckResult res_before = check(blk, 0), res;
+        NvstoreBlobUpdate u[3] = {
             { .name = "fuzz-created", .type = NVSTORE_BLOB_TYPE_RAW,
               .data = new_data, .len = sizeof(new_data) },
         };
         size_t n = 1;
-        bool committed = false;
+        guint i;
 
-        name = read_all(blk, &type);
-        if (name && strcmp(name, u[0].name)) {
-            u[1] = (NvstoreBlobUpdate) {
-                .name = name, .type = type,
-                .data = new_data, .len = sizeof(new_data) - 1,
-            };
+        /* Replace the first readable blob, delete the second */
+        for (i = 0; i < before->len && n < 3; i++) {
+            FuzzBlob *b = g_ptr_array_index(before, i);
+
+            if (!b->data || !strcmp(b->name, u[0].name)) {
+                continue;
+            }
+            u[n] = (NvstoreBlobUpdate) { .name = b->name, .type = b->type };
+            if (n == 1) {
+                u[n].data = new_data;
+                u[n].len = sizeof(new_data) - 1;
+            } else {
+                u[n].remove = true;
+            }
             n++;
         }
         if (nvstore_blob_commit(blk, u, n, NULL) == 0) {
-            g_autofree char *type2 = NULL;
+            assert_committed(blk, before, u, n);
+            /* A commit adds no corruption to those already there */
+            res = check(blk, 0);
+            g_assert_cmpint(res.corruptions, <=, res_before.corruptions);
+            g_assert_cmpint(res.check_errors, <=, res_before.check_errors);
+            check(blk, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
+            assert_committed(blk, before, u, n);
+            blk_unref(blk);
 
-            committed = true;
-            assert_reads_back(blk, &u[0]);
-            g_free(read_all(blk, &type2));
-        }
-        check(blk, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
-        blk_unref(blk);
-
-        if (committed) {
             /* The commit is on disk: the image opens and holds it */
             blk = fuzz_open(disk, 0);
             g_assert_nonnull(blk);
-            assert_reads_back(blk, &u[0]);
-            blk_unref(blk);
+            assert_committed(blk, before, u, n);
+        } else {
+            check(blk, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS);
         }
+        blk_unref(blk);
     }
     nvstore_ramdisk_free(disk);
     return 0;
