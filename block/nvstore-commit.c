@@ -16,6 +16,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "block/aio_task.h"
 #include "nvstore-int.h"
 #include "trace.h"
 
@@ -122,18 +123,6 @@ nvstore_grow(BlockDriverState *bs, uint64_t end, Error **errp)
                            errp);
     if (ret < 0) {
         error_prepend(errp, "Could not grow the nvstore image: ");
-    }
-    return ret;
-}
-
-static int coroutine_fn GRAPH_RDLOCK
-nvstore_write_at(BlockDriverState *bs, uint64_t offset, const void *buf,
-                 uint64_t len, Error **errp)
-{
-    int ret = bdrv_co_pwrite(bs->file, offset, len, buf, 0);
-
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Could not write to the nvstore image");
     }
     return ret;
 }
@@ -322,15 +311,50 @@ nvstore_commit_place(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     return 0;
 }
 
+/* One write of a commit, run as a task of its pool */
+typedef struct NvstoreWriteTask {
+    AioTask task;
+    BlockDriverState *bs;
+    uint64_t offset;
+    const void *buf;
+    uint64_t len;
+} NvstoreWriteTask;
+
+static int coroutine_fn GRAPH_RDLOCK nvstore_write_task_entry(AioTask *task)
+{
+    NvstoreWriteTask *t = container_of(task, NvstoreWriteTask, task);
+
+    return bdrv_co_pwrite(t->bs->file, t->offset, t->len, t->buf, 0);
+}
+
+static void coroutine_fn nvstore_start_write(AioTaskPool *pool,
+                                             BlockDriverState *bs,
+                                             uint64_t offset, const void *buf,
+                                             uint64_t len)
+{
+    NvstoreWriteTask *t = g_new(NvstoreWriteTask, 1);
+
+    *t = (NvstoreWriteTask) {
+        .task.func = nvstore_write_task_entry,
+        .bs = bs,
+        .offset = offset,
+        .buf = buf,
+        .len = len,
+    };
+    aio_task_pool_start_task(pool, &t->task);
+}
+
 /*
  * Step 4: write the data, the directory and the slot that does not hold
- * the committed state, then flush once; until the flush returns, the
- * commit may be torn
+ * the committed state, all at once (until the flush, their order does
+ * not matter), then flush once; until the flush returns, the commit may
+ * be torn
  */
 static int coroutine_fn GRAPH_RDLOCK
 nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
+    AioTaskPool *pool = aio_task_pool_new(c->n + 2);
     NvstoreSlot slot;
     size_t i;
     int ret;
@@ -345,19 +369,17 @@ nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
         e = nvstore_dir_lookup(c->dir, u->name);
         trace_nvstore_commit_blob(bs, u->name, c->gen, e->extent.offset,
                                   e->extent.length);
-        ret = nvstore_write_at(bs, e->extent.offset, u->data, u->len, errp);
-        if (ret < 0) {
-            return ret;
-        }
+        nvstore_start_write(pool, bs, e->extent.offset, u->data, u->len);
     }
-    ret = nvstore_write_at(bs, c->dir_offset, c->enc, c->enc_len, errp);
-    if (ret < 0) {
-        return ret;
-    }
+    nvstore_start_write(pool, bs, c->dir_offset, c->enc, c->enc_len);
     nvstore_slot_init(&slot, c->gen, c->dir_offset, c->enc, c->enc_len);
-    ret = nvstore_write_at(bs, NVSTORE_SLOT_OFFSET(!s->slot), &slot,
-                           sizeof(slot), errp);
+    nvstore_start_write(pool, bs, NVSTORE_SLOT_OFFSET(!s->slot), &slot,
+                        sizeof(slot));
+    aio_task_pool_wait_all(pool);
+    ret = aio_task_pool_status(pool);
+    aio_task_pool_free(pool);
     if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write to the nvstore image");
         return ret;
     }
     ret = bdrv_co_flush(bs->file->bs);
