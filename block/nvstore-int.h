@@ -37,6 +37,7 @@
 #define NVSTORE_OPT_DELETE_BLOB "delete-blob"
 #define NVSTORE_OPT_CONTAINER   "container"
 #define NVSTORE_OPT_COMMIT_DELAY "commit-delay"
+#define NVSTORE_OPT_MIN_GENERATION "min-generation"
 
 /* A blob as a node's data, cached in memory (nvstore-blob.c) */
 typedef struct NvstoreBlobView NvstoreBlobView;
@@ -75,6 +76,12 @@ typedef struct BDRVNvstoreState {
 
     /* Option "blob": the blob that is the node's data, or NULL */
     NvstoreBlobView *view;
+
+    /*
+     * Option "min-generation": an image whose committed generation is
+     * below it is refused, at open and at activation (rollback)
+     */
+    uint64_t min_gen;
 } BDRVNvstoreState;
 
 /* A byte range [start, end) of the image */

@@ -36,6 +36,35 @@ static int nvstore_probe(const uint8_t *buf, int buf_size,
 
 /* ---- Open, close, reopen ------------------------------------------------- */
 
+/* The options of the nvstore driver besides those of the blob it exposes */
+static QemuOptsList nvstore_runtime_opts = {
+    .name = "nvstore",
+    .head = QTAILQ_HEAD_INITIALIZER(nvstore_runtime_opts.head),
+    .desc = {
+        {
+            .name = NVSTORE_OPT_MIN_GENERATION,
+            .type = QEMU_OPT_NUMBER,
+            .help = "Refuse an image whose committed generation is below "
+                    "this (one rolled back to an older copy)",
+        },
+        { /* end of list */ }
+    },
+};
+
+/* The committed state is not older than option min-generation allows */
+static int nvstore_check_min_generation(BlockDriverState *bs, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+
+    if (s->dir && s->gen < s->min_gen) {
+        error_setg(errp, "The nvstore image is at generation %" PRIu64
+                   ", older than min-generation %" PRIu64 ": it may have "
+                   "been rolled back", s->gen, s->min_gen);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /*
  * Load the committed state.  For qemu-img check (BDRV_O_CHECK), an image
  * opens even with a damaged header (bad magic or checksum) or without a
@@ -66,6 +95,9 @@ nvstore_open_load(BlockDriverState *bs, int flags, Error **errp)
             ret = 0;
         }
     }
+    if (ret >= 0) {
+        ret = nvstore_check_min_generation(bs, errp);
+    }
     if (ret >= 0 && !nvstore_exposed_usable(bs, errp)) {
         ret = -ENOTSUP;
     }
@@ -79,8 +111,18 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
     BDRVNvstoreState *s = bs->opaque;
     const char *blob;
     uint64_t delay;
-    QemuOpts *opts;
+    QemuOpts *opts, *own_opts;
     int ret;
+
+    own_opts = qemu_opts_create(&nvstore_runtime_opts, NULL, 0,
+                                &error_abort);
+    if (!qemu_opts_absorb_qdict(own_opts, options, errp)) {
+        qemu_opts_del(own_opts);
+        return -EINVAL;
+    }
+    s->min_gen = qemu_opt_get_number(own_opts, NVSTORE_OPT_MIN_GENERATION,
+                                     0);
+    qemu_opts_del(own_opts);
 
     opts = qemu_opts_create(&nvstore_blob_runtime_opts, NULL, 0,
                             &error_abort);
@@ -145,6 +187,9 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     g_clear_pointer(&s->dir, nvstore_dir_free);
     if (nvstore_load(bs, errp) < 0) {
         error_prepend(errp, "Could not reload the nvstore directory: ");
+    } else if (nvstore_check_min_generation(bs, errp) < 0) {
+        /* Nothing may be read or written */
+        g_clear_pointer(&s->dir, nvstore_dir_free);
     } else if (s->view) {
         nvstore_view_activate(s->view, errp);
     }
