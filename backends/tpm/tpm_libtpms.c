@@ -1054,11 +1054,12 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
     TPM_RESULT res;
     int i;
 
-    if (tpm_libtpms_instance) {
-        error_setg(errp, "Only one libtpms TPM is supported per process "
-                   "(libtpms keeps its state in global variables)");
-        return -1;
-    }
+    /*
+     * libtpms keeps its state in global variables, so there can be one
+     * instance; system/tpm.c allows one TPM backend per process and
+     * refuses a second before creating it ("Only one TPM is allowed.")
+     */
+    assert(!tpm_libtpms_instance);
     if (libver < TPM_LIBTPMS_MIN_VERSION) {
         error_setg(errp, "libtpms %u.%u.%u is too old: version 0.9.0 or "
                    "newer is required", (libver >> 16) & 0xff,

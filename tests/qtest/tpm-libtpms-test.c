@@ -480,10 +480,10 @@ static void test_migration_copy(void)
 }
 
 /*
- * A second TPM is refused, with an error message: system/tpm.c's, since
- * it allows one TPM backend per process before any backend is created
- * (the libtpms backend's own refusal of a second instance, which libtpms'
- * global state requires, cannot be reached from the command line).
+ * A second TPM is refused, with an error message.  system/tpm.c allows
+ * one TPM backend per process and refuses a second before creating it;
+ * the libtpms backend, whose state is global in libtpms, relies on that
+ * (it asserts it has one instance).
  */
 static void test_second_instance(void)
 {
