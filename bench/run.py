@@ -277,6 +277,15 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
              f'{med(rnd) / med(s_rnd):.2f}x.  Flushes per NV_Write '
              f'(strace, 20 commands): {nfl / 20:.2f}; permall {size} bytes.')
         emit()
+        prof = tpm.run_vm(tmp, count, profile=True)
+        emit('Where a durable NV_Write\'s time goes at the backend '
+             f'(medians of {count}, trace event timestamps):')
+        emit()
+        emit('| stage | us |')
+        emit('|---|---|')
+        for stage, t in prof:
+            emit(f'| {stage} | {t * 1e6:.0f} |')
+        emit()
         emit('End to end: from the TPM_GO register write to the status '
              'read that shows the response, through tpm-tis driven by '
              'qtest (each poll is a qtest socket round trip).  At the '

@@ -15,7 +15,8 @@
 #
 #   bench/tpm.py [COUNT]        (default 200 NV_Writes)
 #
-# bench/run.py also uses run_vm() for swtpm (-tpmdev emulator).
+# bench/run.py also uses run_vm() for swtpm (-tpmdev emulator), and for
+# a profile of where a durable NV_Write's time goes (trace events).
 #
 # Needs the build (build/gcc) and strace.  Prints one table.
 
@@ -65,8 +66,19 @@ def floor(directory: str, size: int, count: int) -> 'list[float]':
     return times
 
 
+# Where a durable NV_Write's time goes: trace events in its order, and
+# the name of the stage that ends at each
+STAGES = (
+    ('tpm_libtpms_handle_request', 'hand-off to the worker thread'),
+    ('tpm_libtpms_nvram_store', 'libtpms runs the command'),
+    ('nvstore_commit_blob', 'to the main loop, commit prepared'),
+    ('nvstore_commit ', 'writes and flush'),
+    ('tpm_tis_raise_irq', 'completion to the device'),
+)
+
+
 def run_vm(tmp: str, count: int, trace: str = '',
-           swtpm: bool = False) -> tuple:
+           swtpm: bool = False, profile: bool = False) -> tuple:
     """
     NV_Writes and GetRandoms on a new image; with @trace, QEMU runs under
     strace and the fdatasync/fsync calls of the NV_Writes are counted.
@@ -103,6 +115,9 @@ def run_vm(tmp: str, count: int, trace: str = '',
         # the backend to the data-available interrupt of its completion
         args += ['-msg', 'timestamp=on', '-D', log,
                  '-trace', 'tpm_tis_mmio_write', '-trace', 'tpm_tis_raise_irq']
+        if profile:
+            for event, _ in STAGES:
+                args += ['-trace', event.strip()]
     wrapper = flush_log_wrapper(trace) if trace else []
     vm = QEMUQtestMachine(QEMU, args, base_temp_dir=tmp, wrapper=wrapper)
 
@@ -132,6 +147,8 @@ def run_vm(tmp: str, count: int, trace: str = '',
         if swtpm_proc:
             swtpm_proc.terminate()
             swtpm_proc.wait(timeout=10)
+    if profile:
+        return stage_times(log, count)
     backend = backend_times(log) if not trace else []
     # Startup and NV_DefineSpace, then the GetRandoms, then the NV_Writes
     if backend:
@@ -166,6 +183,39 @@ def backend_times(log: str) -> 'list[float]':
                 times.append(t - start)
                 start = None
     return times
+
+
+def stage_times(log: str, count: int) -> 'list[tuple[str, float]]':
+    """
+    The median seconds of each of STAGES over the last @count commands
+    (the NV_Writes), from the TPM_GO write to the interrupt
+    """
+    commands, cur, last = [], None, None
+    with open(log, encoding='utf-8') as f:
+        for line in f:
+            if '@' not in line or ':' not in line:
+                continue
+            stamp, _, event = line.partition(':')
+            t = float(stamp.split('@')[1])
+            if (event.startswith('tpm_tis_mmio_write write.1(0x00000018) = '
+                                 '0x00000020')):
+                cur, last = {}, t
+                continue
+            if cur is None:
+                continue
+            for name, stage in STAGES:
+                # The first event of a stage ends the one before it; the
+                # last write of a store, the stage of libtpms
+                if event.startswith(name) and (stage not in cur or
+                                               name.startswith('tpm_libtpms_nvram')):
+                    cur[stage] = cur.get(stage, 0.0) + t - last
+                    last = t
+            if event.startswith('tpm_tis_raise_irq'):
+                commands.append(cur)
+                cur = None
+    nvw = commands[-count:]
+    return [(stage, statistics.median(c.get(stage, 0.0) for c in nvw))
+            for _, stage in STAGES]
 
 
 def main() -> int:
