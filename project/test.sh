@@ -128,10 +128,11 @@ run_gtest() {
 
 step "unit tests"
 # The directory model, its cross-check with libtasn1 against the spec's
-# ASN.1 module, the driver through its device API, and QEMU's own DER
-# and CRC-32C tests (crypto/der.c and util/crc32c.c are patched).
+# ASN.1 module, the driver through its device API, QEMU's own DER and
+# CRC-32C tests (crypto/der.c and util/crc32c.c are patched), and the
+# AEAD API the overlay adds to crypto/.
 for t in test-crc32c test-nvstore-dir test-nvstore-dir-asn1 test-nvstore \
-         test-crypto-der test-crypto-akcipher; do
+         test-crypto-der test-crypto-akcipher test-crypto-aead; do
     run_gtest "$t"
 done
 
