@@ -311,6 +311,9 @@ nvstore_commit_place(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     return 0;
 }
 
+/* Writes of one commit in flight at once, at most */
+#define NVSTORE_MAX_WRITES 8
+
 /* One write of a commit, run as a task of its pool */
 typedef struct NvstoreWriteTask {
     AioTask task;
@@ -354,7 +357,7 @@ static int coroutine_fn GRAPH_RDLOCK
 nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
-    AioTaskPool *pool = aio_task_pool_new(c->n + 2);
+    AioTaskPool *pool = aio_task_pool_new(NVSTORE_MAX_WRITES);
     NvstoreSlot slot;
     size_t i;
     int ret;
