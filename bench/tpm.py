@@ -78,11 +78,13 @@ STAGES = (
 
 
 def run_vm(tmp: str, count: int, trace: str = '',
-           swtpm: bool = False, profile: bool = False) -> tuple:
+           swtpm: bool = False, profile: bool = False,
+           aio: str = '') -> tuple:
     """
     NV_Writes and GetRandoms on a new image; with @trace, QEMU runs under
     strace and the fdatasync/fsync calls of the NV_Writes are counted.
-    With @swtpm, -tpmdev emulator and a swtpm process instead.
+    With @swtpm, -tpmdev emulator and a swtpm process instead.  @aio: the
+    image file's aio mode, if not the default (threads).
     """
     img = os.path.join(tmp, 'tpm.qcow2')
     swtpm_proc = None
@@ -104,7 +106,8 @@ def run_vm(tmp: str, count: int, trace: str = '',
     else:
         subprocess.run([QEMU_IMG, 'create', '-q', '-f', 'nvstore', '-o',
                         'container=qcow2', img], check=True)
-        args += ['-blockdev', f'file,node-name=f0,filename={img}',
+        aio_opt = f',aio={aio}' if aio else ''
+        args += ['-blockdev', f'file,node-name=f0,filename={img}{aio_opt}',
                  '-blockdev', 'qcow2,node-name=q0,file=f0',
                  '-blockdev', 'nvstore,node-name=nv0,file=q0',
                  '-tpmdev', 'libtpms,id=tpm0,drive=nv0']

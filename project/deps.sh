@@ -17,7 +17,7 @@ PKGS=(
     build-essential pkg-config git make ninja-build flex bison ccache
     clang-19 libclang-rt-19-dev llvm-19
     libglib2.0-dev zlib1g-dev libfdt-dev libpixman-1-dev libtpms-dev
-    libgnutls28-dev libtasn1-6-dev libtasn1-bin
+    libgnutls28-dev libtasn1-6-dev libtasn1-bin liburing-dev
     python3-venv python3-pyasn1 python3-setuptools
     seabios ipxe-qemu qemu-system-data
     swtpm swtpm-tools

@@ -18,7 +18,9 @@
  *   bench-nvstore dir DIR               directory bytes per blob and parse
  *                                       time, 1, 100 and 10,000 TPM blobs
  *
- * Output lines are "name value..." for bench/run.py to parse.
+ * Output lines are "name value..." for bench/run.py to parse.  With
+ * BENCH_NVSTORE_AIO=io_uring (or native), the image file is opened with
+ * that aio mode instead of the thread pool.
  */
 
 #include "qemu/osdep.h"
@@ -54,10 +56,18 @@ static void print_stats(const char *name, int64_t *t, int n)
            t[MIN(n - 1, n * 99 / 100)] / 1000.0);
 }
 
-/* An nvstore image at @path, raw or inside qcow2, opened read-write */
+/*
+ * An nvstore image at @path, raw or inside qcow2, opened read-write; the
+ * file's aio mode from $BENCH_NVSTORE_AIO (threads, native, io_uring)
+ */
 static BlockBackend *nvs_open(const char *path, bool qcow2, bool create)
 {
+    const char *aio = g_getenv("BENCH_NVSTORE_AIO");
     QDict *options = qdict_new();
+
+    if (aio) {
+        qdict_put_str(options, qcow2 ? "file.file.aio" : "file.aio", aio);
+    }
 
     if (create) {
         g_autofree char *opts = g_strdup(qcow2 ? "container=qcow2" : "");
@@ -192,31 +202,44 @@ static void bench_swtpm_dir(const char *dir, size_t size, int n, int64_t *t)
     unlink(dst);
 }
 
+/*
+ * The kinds of cmd_update take turns, a tenth of the updates each, so
+ * that a change of the disk's speed during the run weighs on all alike
+ */
+#define BENCH_ROUNDS 10
+
 static int cmd_update(const char *dir, int n)
 {
     static const size_t sizes[] = { 1024, 64 * 1024, 1024 * 1024 };
-    g_autofree int64_t *t = g_new(int64_t, n);
-    size_t i;
+    static const char *const kinds[] = {
+        "floor", "floor-3-writes", "nvstore-raw", "nvstore-qcow2",
+        "swtpm-dir",
+    };
+    int per = MAX(n / BENCH_ROUNDS, 1), total = per * BENCH_ROUNDS;
+    size_t i, k;
 
     for (i = 0; i < ARRAY_SIZE(sizes); i++) {
         size_t size = sizes[i];
-        g_autofree char *a = g_strdup_printf("update-nvstore-raw %zu", size);
-        g_autofree char *b = g_strdup_printf("update-nvstore-qcow2 %zu", size);
-        g_autofree char *c = g_strdup_printf("update-floor %zu", size);
-        g_autofree char *d = g_strdup_printf("update-swtpm-dir %zu", size);
-        g_autofree char *e = g_strdup_printf("update-floor-3-writes %zu",
-                                             size);
+        int64_t *t[ARRAY_SIZE(kinds)];
+        int r;
 
-        bench_floor(dir, size, n, t, false);
-        print_stats(c, t, n);
-        bench_floor(dir, size, n, t, true);
-        print_stats(e, t, n);
-        bench_nvstore(dir, false, size, n, t);
-        print_stats(a, t, n);
-        bench_nvstore(dir, true, size, n, t);
-        print_stats(b, t, n);
-        bench_swtpm_dir(dir, size, n, t);
-        print_stats(d, t, n);
+        for (k = 0; k < ARRAY_SIZE(kinds); k++) {
+            t[k] = g_new(int64_t, total);
+        }
+        for (r = 0; r < BENCH_ROUNDS; r++) {
+            bench_floor(dir, size, per, t[0] + r * per, false);
+            bench_floor(dir, size, per, t[1] + r * per, true);
+            bench_nvstore(dir, false, size, per, t[2] + r * per);
+            bench_nvstore(dir, true, size, per, t[3] + r * per);
+            bench_swtpm_dir(dir, size, per, t[4] + r * per);
+        }
+        for (k = 0; k < ARRAY_SIZE(kinds); k++) {
+            g_autofree char *name = g_strdup_printf("update-%s %zu",
+                                                    kinds[k], size);
+
+            print_stats(name, t[k], total);
+            g_free(t[k]);
+        }
         fflush(stdout);
     }
     return 0;
