@@ -19,6 +19,13 @@
 /* How much of the data area one read of the scan takes */
 #define NVSTORE_SCAN_CHUNK (1 * MiB)
 
+/*
+ * The bytes the scan may read and decode for candidate directories, at
+ * most, beyond the data area itself: a hostile image could otherwise
+ * make every 4 KiB block start a directory that claims 16 MiB
+ */
+#define NVSTORE_SCAN_BUDGET(size) MAX(4 * (uint64_t)(size), 64 * MiB)
+
 /* A directory found in the data area */
 typedef struct NvstoreFound {
     uint64_t offset;
@@ -27,7 +34,8 @@ typedef struct NvstoreFound {
     NvstoreDir *dir;
     /* The generation of its newest extent; 0 if it has none */
     uint64_t gen;
-    /* Every extent of generation @gen matches its checksum */
+    /* Verified: every extent of generation @gen matches its checksum */
+    bool verified;
     bool complete;
     /* Why extents of older generations do not: blobs salvage loses */
     GPtrArray *damaged;
@@ -43,12 +51,8 @@ static void nvstore_found_free(gpointer p)
     g_free(f);
 }
 
-/*
- * The generation of @f's newest extent, and whether its extents match
- * their checksums, as open checks a slot's commit (nvstore-load.c)
- */
-static void coroutine_fn GRAPH_RDLOCK
-nvstore_found_verify(BlockDriverState *bs, NvstoreFound *f)
+/* The generation of @f's newest extent */
+static void nvstore_found_gen(NvstoreFound *f)
 {
     guint k;
 
@@ -59,16 +63,40 @@ nvstore_found_verify(BlockDriverState *bs, NvstoreFound *f)
             f->gen = MAX(f->gen, e->extent.generation);
         }
     }
+}
+
+/*
+ * Whether @f's extents match their checksums, as open checks a slot's
+ * commit (nvstore-load.c).  The bytes read are taken from *@budget;
+ * past it, @f counts as incomplete.
+ */
+static void coroutine_fn GRAPH_RDLOCK
+nvstore_found_verify(BlockDriverState *bs, NvstoreFound *f, int64_t size,
+                     int64_t *budget)
+{
+    guint k;
+
+    f->verified = true;
     f->complete = true;
-    f->damaged = g_ptr_array_new_with_free_func(g_free);
     for (k = 0; k < f->dir->entries->len; k++) {
         NvstoreEntry *e = g_ptr_array_index(f->dir->entries, k);
         g_autofree uint8_t *data = NULL;
         Error *err = NULL;
         size_t len;
 
-        if (e->unusable || !e->has_extent ||
-            nvstore_read_entry(bs, e, &data, &len, &err) == 0) {
+        if (e->unusable || !e->has_extent) {
+            continue;
+        }
+        /* Only an extent within the image is read */
+        if (e->extent.offset <= size &&
+            e->extent.length <= size - e->extent.offset) {
+            *budget -= e->extent.length;
+        }
+        if (*budget < 0) {
+            f->complete = false;
+            return;
+        }
+        if (nvstore_read_entry(bs, e, &data, &len, &err) == 0) {
             continue;
         }
         if (e->extent.generation == f->gen) {
@@ -80,9 +108,14 @@ nvstore_found_verify(BlockDriverState *bs, NvstoreFound *f)
     }
 }
 
-/* The directory at @offset, if one starts there and decodes; or NULL */
+/*
+ * The directory at @offset, if one starts there and decodes; or NULL.
+ * The bytes read and decoded are taken from *@budget, which may go
+ * below zero by one candidate's.
+ */
 static NvstoreFound * coroutine_fn GRAPH_RDLOCK
-nvstore_found_read(BlockDriverState *bs, uint64_t offset, int64_t size)
+nvstore_found_read(BlockDriverState *bs, uint64_t offset, int64_t size,
+                   int64_t *budget)
 {
     uint64_t avail = size - offset;
     size_t want = MIN(NVSTORE_BLOCK_SIZE, avail);
@@ -93,6 +126,7 @@ nvstore_found_read(BlockDriverState *bs, uint64_t offset, int64_t size)
 
     for (;;) {
         buf = g_realloc(buf, want);
+        *budget -= want;
         if (bdrv_co_pread(bs->file, offset, want, buf, 0) < 0) {
             return NULL;
         }
@@ -100,11 +134,12 @@ nvstore_found_read(BlockDriverState *bs, uint64_t offset, int64_t size)
         if (len) {
             break;
         }
-        if (!need || need > avail) {
+        if (!need || need > avail || *budget < 0) {
             return NULL;
         }
         want = MAX(need, MIN((uint64_t)want * 2, avail));
     }
+    *budget -= len;
     dir = nvstore_dir_parse(buf, len, NULL);
     if (!dir) {
         return NULL;
@@ -114,9 +149,8 @@ nvstore_found_read(BlockDriverState *bs, uint64_t offset, int64_t size)
     f->len = len;
     f->enc = g_steal_pointer(&buf);
     f->dir = dir;
-    nvstore_found_verify(bs, f);
-    trace_nvstore_salvage_found(bs, offset, len, f->dir->entries->len,
-                                f->gen, f->complete, f->damaged->len);
+    f->damaged = g_ptr_array_new_with_free_func(g_free);
+    nvstore_found_gen(f);
     return f;
 }
 
@@ -125,7 +159,8 @@ nvstore_found_read(BlockDriverState *bs, uint64_t offset, int64_t size)
  * offsets where a writer places them (multiples of NVSTORE_ALIGN)
  */
 static GPtrArray * coroutine_fn GRAPH_RDLOCK
-nvstore_salvage_scan(BlockDriverState *bs, int64_t size, Error **errp)
+nvstore_salvage_scan(BlockDriverState *bs, int64_t size, int64_t *budget,
+                     Error **errp)
 {
     g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(
                                      nvstore_found_free);
@@ -149,13 +184,28 @@ nvstore_salvage_scan(BlockDriverState *bs, int64_t size, Error **errp)
             if (chunk[k] != 0x31 || chunk[k + 1] != 0x80) {
                 continue;
             }
-            f = nvstore_found_read(bs, pos + k, size);
+            f = nvstore_found_read(bs, pos + k, size, budget);
             if (f) {
                 g_ptr_array_add(found, f);
+            }
+            if (*budget < 0) {
+                error_setg(errp, "Salvage gave up at offset %" PRIu64 ": "
+                           "the candidate directories up to there took "
+                           "more than %" PRIu64 " bytes to examine",
+                           pos + k, NVSTORE_SCAN_BUDGET(size));
+                return NULL;
             }
         }
     }
     return g_steal_pointer(&found);
+}
+
+static gint nvstore_found_newer(gconstpointer a, gconstpointer b)
+{
+    const NvstoreFound *x = *(NvstoreFound *const *)a;
+    const NvstoreFound *y = *(NvstoreFound *const *)b;
+
+    return x->gen > y->gen ? -1 : x->gen < y->gen;
 }
 
 /*
@@ -164,19 +214,29 @@ nvstore_salvage_scan(BlockDriverState *bs, int64_t size, Error **errp)
  * blobs, say) tell apart, the one with the most blobs: salvage drops no
  * blob it cannot know deleted.  @ties: how many other complete
  * directories, not the same bytes, have data of that generation too.
+ * Directories are verified newest first, and older ones not at all once
+ * one is complete; all within *@budget.
  */
-static NvstoreFound *nvstore_salvage_choose(GPtrArray *found, unsigned *ties)
+static NvstoreFound * coroutine_fn GRAPH_RDLOCK
+nvstore_salvage_choose(BlockDriverState *bs, GPtrArray *found, int64_t size,
+                       int64_t *budget, unsigned *ties)
 {
     NvstoreFound *best = NULL;
     guint i;
 
-    for (i = 0; i < found->len; i++) {
+    g_ptr_array_sort(found, nvstore_found_newer);
+    for (i = 0; i < found->len && *budget >= 0; i++) {
         NvstoreFound *f = g_ptr_array_index(found, i);
 
+        if (best && f->gen < best->gen) {
+            break;
+        }
+        nvstore_found_verify(bs, f, size, budget);
+        trace_nvstore_salvage_found(bs, f->offset, f->len,
+                                    f->dir->entries->len, f->gen,
+                                    f->complete, f->damaged->len);
         if (f->complete &&
-            (!best || f->gen > best->gen ||
-             (f->gen == best->gen &&
-              f->dir->entries->len > best->dir->entries->len))) {
+            (!best || f->dir->entries->len > best->dir->entries->len)) {
             best = f;
         }
     }
@@ -247,28 +307,27 @@ nvstore_co_salvage(BlockDriverState *bs, BdrvCheckResult *res,
 {
     BDRVNvstoreState *s = bs->opaque;
     g_autoptr(GPtrArray) found = NULL;
+    int64_t budget = NVSTORE_SCAN_BUDGET(size);
     NvstoreFound *best;
     Error *err = NULL;
-    unsigned ties, complete = 0;
+    unsigned ties;
     uint64_t gen;
     guint i;
 
-    found = nvstore_salvage_scan(bs, size, &err);
+    found = nvstore_salvage_scan(bs, size, &budget, &err);
     if (!found) {
         fprintf(stderr, "ERROR %s\n", error_get_pretty(err));
         error_free(err);
         res->check_errors++;
         return false;
     }
-    for (i = 0; i < found->len; i++) {
-        complete += ((NvstoreFound *)g_ptr_array_index(found, i))->complete;
-    }
-    best = nvstore_salvage_choose(found, &ties);
-    fprintf(stderr, "Salvage: %u directories in the data area, %u of them "
-            "complete\n", found->len, complete);
+    fprintf(stderr, "Salvage: %u directories in the data area\n",
+            found->len);
+    best = nvstore_salvage_choose(bs, found, size, &budget, &ties);
     if (!best) {
-        fprintf(stderr, "ERROR No complete directory to salvage: the "
-                "image's blobs are lost\n");
+        fprintf(stderr, "ERROR No complete directory to salvage%s\n",
+                budget < 0 ? " within the bytes it may examine" :
+                ": the image's blobs are lost");
         return false;
     }
     fprintf(stderr, "Salvage: the newest complete directory is at offset %"
