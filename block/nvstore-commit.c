@@ -201,12 +201,10 @@ static int nvstore_commit_apply(BDRVNvstoreState *s, NvstoreCommit *c,
                                 Error **errp)
 {
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autofree uint8_t *cur = NULL;
-    size_t cur_len, i;
+    size_t i;
     int ret;
 
-    cur = nvstore_dir_encode(s->dir, &cur_len, &error_abort);
-    c->dir = nvstore_dir_parse(cur, cur_len, &error_abort);
+    c->dir = nvstore_dir_copy(s->dir);
 
     for (i = 0; i < c->n; i++) {
         const NvstoreBlobUpdate *u = &c->updates[i];

@@ -159,6 +159,44 @@ NvstoreDir *nvstore_dir_new(void)
     return dir;
 }
 
+static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
+{
+    NvstoreEntry *c = g_memdup2(e, sizeof(*e));
+    guint i;
+
+    c->name = g_strdup(e->name);
+    c->type = g_strdup(e->type);
+    c->attrs = g_ptr_array_new_full(e->attrs->len, nvstore_attr_free);
+    for (i = 0; i < e->attrs->len; i++) {
+        const NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
+        NvstoreAttr *b = g_new0(NvstoreAttr, 1);
+
+        b->name = g_strdup(a->name);
+        b->value = a->value ? g_memdup2(a->value, a->value_len) : NULL;
+        b->value_len = a->value_len;
+        g_ptr_array_add(c->attrs, b);
+    }
+    c->data = e->data ? g_memdup2(e->data, e->data_len) : NULL;
+    c->unusable = g_strdup(e->unusable);
+    c->raw = e->raw ? g_memdup2(e->raw, e->raw_len) : NULL;
+    return c;
+}
+
+NvstoreDir *nvstore_dir_copy(const NvstoreDir *dir)
+{
+    NvstoreDir *copy = nvstore_dir_new();
+    guint i;
+
+    for (i = 0; i < dir->entries->len; i++) {
+        NvstoreEntry *c = nvstore_entry_copy(g_ptr_array_index(dir->entries,
+                                                               i));
+
+        g_ptr_array_add(copy->entries, c);
+        g_hash_table_insert(copy->by_name, nvstore_name_key(c->name), c);
+    }
+    return copy;
+}
+
 void nvstore_dir_free(NvstoreDir *dir)
 {
     if (!dir) {

@@ -103,6 +103,15 @@ typedef struct NvstoreDir {
 NvstoreDir *nvstore_dir_new(void);
 
 /**
+ * nvstore_dir_copy:
+ * @dir: a directory
+ *
+ * Returns: a deep copy of @dir, every entry usable or not, which encodes
+ * to the same bytes.
+ */
+NvstoreDir *nvstore_dir_copy(const NvstoreDir *dir);
+
+/**
  * nvstore_dir_free:
  * @dir: a directory, or NULL
  *

@@ -95,6 +95,18 @@ static void assert_encodes_to(NvstoreDir *dir, const char *vec)
     g_assert_cmpmem(enc, len, b->data, b->len);
 }
 
+/* A copy of @dir encodes to @b */
+static void assert_copy_encodes(NvstoreDir *dir, GByteArray *b)
+{
+    g_autoptr(NvstoreDir) copy = nvstore_dir_copy(dir);
+    g_autofree uint8_t *enc = NULL;
+    size_t len;
+
+    g_assert_cmpuint(copy->entries->len, ==, dir->entries->len);
+    enc = nvstore_dir_encode(copy, &len, &error_abort);
+    g_assert_cmpmem(enc, len, b->data, b->len);
+}
+
 static void test_golden_empty(void)
 {
     g_autoptr(NvstoreDir) dir = parse_ok(V_EMPTY);
@@ -143,6 +155,22 @@ static void test_golden_decode(void)
 
     g_assert_null(nvstore_dir_lookup(dir, "nope"));
     g_assert_null(nvstore_dir_lookup(dir, NULL));
+
+    /* A copy encodes the same, and changes to it leave @dir alone */
+    {
+        g_autoptr(GByteArray) b = hex(V_TWO);
+        g_autoptr(NvstoreDir) copy = nvstore_dir_copy(dir);
+
+        assert_copy_encodes(dir, b);
+        g_assert_true(nvstore_entry_set_attr(nvstore_dir_lookup(copy,
+                                                                "permall"),
+                                             "z", (const uint8_t *)"\x05\x00",
+                                             2, &error_abort));
+        g_assert_true(nvstore_dir_delete(copy, "a", &error_abort));
+        g_assert_nonnull(nvstore_dir_lookup(dir, "a"));
+        g_assert_null(nvstore_entry_get_attr(p, "z")->value);
+        assert_copy_encodes(dir, b);
+    }
 }
 
 static void test_golden_encode(void)
@@ -412,9 +440,10 @@ static void test_unusable(void)
                     error_get_pretty(err), unusable_vectors[i].why);
         }
         error_free(err);
-        /* Written back exactly as read */
+        /* Written back exactly as read, and so is a copy */
         enc = nvstore_dir_encode(dir, &len, &error_abort);
         g_assert_cmpmem(enc, len, b->data, b->len);
+        assert_copy_encodes(dir, b);
     }
 }
 
