@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Iterator
 
 top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 build = os.environ.get('NVSTORE_BUILD', os.path.join(top, 'build'))
@@ -169,22 +170,30 @@ def run_vm(tmp: str, count: int, trace: str = '',
     return nvw, rnd, flushes, size, backend
 
 
-def backend_times(log: str) -> 'list[float]':
-    """Seconds from each TPM_GO to the next data-available interrupt"""
-    times, start = [], None
+# The TPM_GO write that hands a command to the backend
+TPM_GO = 'tpm_tis_mmio_write write.1(0x00000018) = 0x00000020'
+
+
+def trace_events(log: str) -> 'Iterator[tuple[float, str]]':
+    """(seconds, event) of each line of a log trace backend's @log"""
     with open(log, encoding='utf-8') as f:
         for line in f:
             # 1234@1700000000.123456:tpm_tis_mmio_write write.1(...) = ...
             if '@' not in line or ':' not in line:
                 continue
             stamp, _, event = line.partition(':')
-            t = float(stamp.split('@')[1])
-            if (event.startswith('tpm_tis_mmio_write write.1(0x00000018) = '
-                                 '0x00000020')):
-                start = t
-            elif event.startswith('tpm_tis_raise_irq') and start is not None:
-                times.append(t - start)
-                start = None
+            yield float(stamp.split('@')[1]), event
+
+
+def backend_times(log: str) -> 'list[float]':
+    """Seconds from each TPM_GO to the next data-available interrupt"""
+    times, start = [], None
+    for t, event in trace_events(log):
+        if event.startswith(TPM_GO):
+            start = t
+        elif event.startswith('tpm_tis_raise_irq') and start is not None:
+            times.append(t - start)
+            start = None
     return times
 
 
@@ -193,29 +202,23 @@ def stage_times(log: str, count: int) -> 'list[tuple[str, float]]':
     The median seconds of each of STAGES over the last @count commands
     (the NV_Writes), from the TPM_GO write to the interrupt
     """
-    commands, cur, last = [], None, None
-    with open(log, encoding='utf-8') as f:
-        for line in f:
-            if '@' not in line or ':' not in line:
-                continue
-            stamp, _, event = line.partition(':')
-            t = float(stamp.split('@')[1])
-            if (event.startswith('tpm_tis_mmio_write write.1(0x00000018) = '
-                                 '0x00000020')):
-                cur, last = {}, t
-                continue
-            if cur is None:
-                continue
-            for name, stage in STAGES:
-                # The first event of a stage ends the one before it; the
-                # last write of a store, the stage of libtpms
-                if event.startswith(name) and (stage not in cur or
-                                               name.startswith('tpm_libtpms_nvram')):
-                    cur[stage] = cur.get(stage, 0.0) + t - last
-                    last = t
-            if event.startswith('tpm_tis_raise_irq'):
-                commands.append(cur)
-                cur = None
+    commands, cur, last = [], None, 0.0
+    for t, event in trace_events(log):
+        if event.startswith(TPM_GO):
+            cur, last = {}, t
+            continue
+        if cur is None:
+            continue
+        for name, stage in STAGES:
+            # The first event of a stage ends the one before it; each
+            # store of libtpms extends its stage
+            if event.startswith(name) and (
+                    stage not in cur or name.startswith('tpm_libtpms_nvram')):
+                cur[stage] = cur.get(stage, 0.0) + t - last
+                last = t
+        if event.startswith('tpm_tis_raise_irq'):
+            commands.append(cur)
+            cur = None
     nvw = commands[-count:]
     return [(stage, statistics.median(c.get(stage, 0.0) for c in nvw))
             for _, stage in STAGES]

@@ -53,12 +53,17 @@ static void coroutine_fn GRAPH_RDLOCK
 nvstore_check_fix_header(BlockDriverState *bs, BdrvCheckResult *res)
 {
     uint8_t block[NVSTORE_BLOCK_SIZE] = { 0 };
+    int ret;
 
     nvstore_header_init((NvstoreHeader *)block);
-    if (bdrv_co_pwrite(bs->file, NVSTORE_HEADER_OFFSET, sizeof(block), block,
-                       0) < 0 ||
-        bdrv_co_flush(bs->file->bs) < 0) {
-        fprintf(stderr, "ERROR Could not rewrite the nvstore header\n");
+    ret = bdrv_co_pwrite(bs->file, NVSTORE_HEADER_OFFSET, sizeof(block),
+                         block, 0);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        fprintf(stderr, "ERROR Could not rewrite the nvstore header: %s\n",
+                strerror(-ret));
         res->check_errors++;
         return;
     }
