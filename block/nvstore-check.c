@@ -48,16 +48,21 @@ nvstore_check_header(BlockDriverState *bs, BdrvCheckResult *res)
     return ret;
 }
 
-/* Rewrite a damaged header: there is only one this version writes */
+/*
+ * Rewrite a damaged header, in its own sector (the key slots follow):
+ * there are two this version writes, and key slots tell which
+ */
 static void coroutine_fn GRAPH_RDLOCK
 nvstore_check_fix_header(BlockDriverState *bs, BdrvCheckResult *res)
 {
-    uint8_t block[NVSTORE_BLOCK_SIZE] = { 0 };
+    uint8_t sector[NVSTORE_KEYSLOT_OFFSET(0)] = { 0 };
+    bool encrypted = nvstore_has_keyslots(bs);
     int ret;
 
-    nvstore_header_init((NvstoreHeader *)block);
-    ret = bdrv_co_pwrite(bs->file, NVSTORE_HEADER_OFFSET, sizeof(block),
-                         block, 0);
+    nvstore_header_init((NvstoreHeader *)sector,
+                        encrypted ? NVSTORE_INCOMPAT_ENCRYPTED : 0);
+    ret = bdrv_co_pwrite(bs->file, NVSTORE_HEADER_OFFSET, sizeof(sector),
+                         sector, 0);
     if (ret >= 0) {
         ret = bdrv_co_flush(bs->file->bs);
     }

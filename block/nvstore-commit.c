@@ -26,7 +26,12 @@ typedef struct NvstoreCommit {
     size_t n;
     /* Its generation */
     uint64_t gen;
-    /* The new directory, and its encoding at @dir_offset */
+    /* Encrypted images: the data written for each update, or NULL */
+    uint8_t **ciphertext;
+    /*
+     * The new directory, and its encoding at @dir_offset (with its
+     * authentication code in an encrypted image)
+     */
     NvstoreDir *dir;
     uint8_t *enc;
     size_t enc_len;
@@ -151,6 +156,11 @@ nvstore_commit_begin(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     if (!s->dir) {
         error_setg(errp, "The nvstore image has no valid directory");
         return -EIO;
+    }
+    if (s->encrypted && !s->crypt) {
+        error_setg(errp, "The nvstore image is encrypted, and no key was "
+                   "given (%s)", NVSTORE_OPT_KEY_SECRET);
+        return -EACCES;
     }
     if (s->next_gen >= NVSTORE_EXTENT_LIMIT) {
         /* 2^63 commits: not in this universe, but never wrap around */
@@ -283,8 +293,12 @@ nvstore_commit_place(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
         r = (NvstoreRange) { 0, size };
         g_array_prepend_val(used, r);
     }
+    if (s->encrypted) {
+        c->ciphertext = g_new0(uint8_t *, c->n);
+    }
     for (i = 0; i < c->n; i++) {
         const NvstoreBlobUpdate *u = &c->updates[i];
+        NvstoreEntry *e = nvstore_dir_lookup(c->dir, u->name);
         NvstoreExtent ext;
 
         if (!nvstore_update_has_data(u)) {
@@ -293,16 +307,34 @@ nvstore_commit_place(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
         ext.offset = nvstore_alloc(used, u->len);
         ext.length = u->len;
         ext.generation = c->gen;
-        ext.crc32c = nvstore_crc(u->data, u->len);
+        ext.crc32c = 0;
         c->end = MAX(c->end, ext.offset + ext.length);
-        if (!nvstore_entry_set_extent(nvstore_dir_lookup(c->dir, u->name),
-                                      &ext, errp)) {
+        if (!nvstore_entry_set_extent(e, &ext, errp)) {
             return -EINVAL;
+        }
+        if (s->encrypted) {
+            /* The checksum is of what is written: the ciphertext */
+            c->ciphertext[i] = g_malloc(u->len);
+            if (!nvstore_crypt_seal(s->crypt, e, u->data, c->ciphertext[i],
+                                    errp)) {
+                return -EIO;
+            }
+            e->extent.crc32c = nvstore_crc(c->ciphertext[i], u->len);
+        } else {
+            e->extent.crc32c = nvstore_crc(u->data, u->len);
         }
     }
     c->enc = nvstore_dir_encode(c->dir, &c->enc_len, errp);
     if (!c->enc) {
         return -EFBIG;
+    }
+    if (s->encrypted) {
+        c->enc = g_realloc(c->enc, c->enc_len + NVSTORE_DIR_MAC_LEN);
+        if (!nvstore_crypt_dir_mac(s->crypt, c->gen, c->enc, c->enc_len,
+                                   c->enc + c->enc_len, errp)) {
+            return -EIO;
+        }
+        c->enc_len += NVSTORE_DIR_MAC_LEN;
     }
     c->dir_offset = nvstore_alloc(used, c->enc_len);
     c->end = MAX(c->end, c->dir_offset + c->enc_len);
@@ -370,7 +402,9 @@ nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
         e = nvstore_dir_lookup(c->dir, u->name);
         trace_nvstore_commit_blob(bs, u->name, c->gen, e->extent.offset,
                                   e->extent.length);
-        nvstore_start_write(pool, bs, e->extent.offset, u->data, u->len);
+        nvstore_start_write(pool, bs, e->extent.offset,
+                            c->ciphertext ? c->ciphertext[i] : u->data,
+                            u->len);
     }
     nvstore_start_write(pool, bs, c->dir_offset, c->enc, c->enc_len);
     nvstore_slot_init(&slot, c->gen, c->dir_offset, c->enc, c->enc_len);
@@ -430,6 +464,10 @@ nvstore_co_commit_run(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     }
     nvstore_dir_free(c->dir);
     g_free(c->enc);
+    for (size_t i = 0; c->ciphertext && i < c->n; i++) {
+        g_free(c->ciphertext[i]);
+    }
+    g_free(c->ciphertext);
     return ret < 0 ? ret : 0;
 }
 

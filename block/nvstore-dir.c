@@ -118,6 +118,7 @@ static void nvstore_entry_free(gpointer p)
     g_free(e->type);
     g_ptr_array_unref(e->attrs);
     g_free(e->data);
+    g_free(e->sealed);
     g_free(e->unusable);
     g_free(e->raw);
     g_free(e);
@@ -150,6 +151,26 @@ static NvstoreAttr *nvstore_find_attr(NvstoreEntry *e, const char *name)
     return NULL;
 }
 
+/* The attributes this version interprets: always mandatory */
+static bool nvstore_attr_known(const char *name)
+{
+    return !strcmp(name, NVSTORE_ATTR_EXTENT) ||
+           !strcmp(name, NVSTORE_ATTR_REALSIZE) ||
+           !strcmp(name, NVSTORE_ATTR_SEALED);
+}
+
+/* Whether @e has known attribute @name */
+static bool nvstore_attr_present(NvstoreEntry *e, const char *name)
+{
+    if (!strcmp(name, NVSTORE_ATTR_EXTENT)) {
+        return e->has_extent;
+    }
+    if (!strcmp(name, NVSTORE_ATTR_REALSIZE)) {
+        return e->has_realsize;
+    }
+    return e->sealed;
+}
+
 NvstoreDir *nvstore_dir_new(void)
 {
     NvstoreDir *dir = g_new0(NvstoreDir, 1);
@@ -177,6 +198,7 @@ static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
         g_ptr_array_add(c->attrs, b);
     }
     c->data = e->data ? g_memdup2(e->data, e->data_len) : NULL;
+    c->sealed = e->sealed ? g_memdup2(e->sealed, NVSTORE_SEAL_LEN) : NULL;
     c->unusable = g_strdup(e->unusable);
     c->raw = e->raw ? g_memdup2(e->raw, e->raw_len) : NULL;
     return c;
@@ -266,6 +288,21 @@ static void nvstore_decode_realsize(NvstoreEntry *e, NvstoreSlice v, char **why)
     }
     e->realsize = ldq_be_p(s.p);
     e->has_realsize = true;
+}
+
+static void nvstore_decode_sealed(NvstoreEntry *e, NvstoreSlice v, char **why)
+{
+    const uint8_t *p = v.p;
+    size_t n = v.n;
+    NvstoreSlice s;
+
+    if (qcrypto_der_decode_octet_str(&p, &n, nvstore_capture, &s, NULL) < 0 ||
+        n || s.n != NVSTORE_SEAL_LEN) {
+        *why = g_strdup_printf("attribute 'sealed' is not an OCTET STRING "
+                               "of %d octets", NVSTORE_SEAL_LEN);
+        return;
+    }
+    e->sealed = g_memdup2(s.p, NVSTORE_SEAL_LEN);
 }
 
 /*
@@ -383,11 +420,9 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
         }
         {
             g_autofree char *aname = g_strndup((const char *)name.p, name.n);
-            bool known = !strcmp(aname, NVSTORE_ATTR_EXTENT) ||
-                         !strcmp(aname, NVSTORE_ATTR_REALSIZE);
+            bool known = nvstore_attr_known(aname);
 
-            if ((known && (!strcmp(aname, NVSTORE_ATTR_EXTENT) ?
-                           e->has_extent : e->has_realsize)) ||
+            if ((known && nvstore_attr_present(e, aname)) ||
                 nvstore_find_attr(e, aname)) {
                 *why = g_strdup_printf("attribute '%s' appears twice", aname);
             } else if (known && !mandatory) {
@@ -399,6 +434,8 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
                 nvstore_decode_extent(e, value, why);
             } else if (!strcmp(aname, NVSTORE_ATTR_REALSIZE)) {
                 nvstore_decode_realsize(e, value, why);
+            } else if (!strcmp(aname, NVSTORE_ATTR_SEALED)) {
+                nvstore_decode_sealed(e, value, why);
             } else if (mandatory) {
                 *why = g_strdup_printf("unknown mandatory attribute '%s'",
                                        aname);
@@ -512,6 +549,7 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
         /* Keep the entry as it is; drop what was decoded of it */
         e->unusable = g_steal_pointer(&why);
         e->has_extent = e->has_realsize = false;
+        g_clear_pointer(&e->sealed, g_free);
         g_ptr_array_set_size(e->attrs, 0);
     } else {
         e->data = g_memdup2(data.p, data.n);
@@ -733,6 +771,16 @@ static NvstoreEncoded nvstore_encode_entry(NvstoreEntry *e)
         g_array_append_val(mand, attr);
         g_free(value.p);
     }
+    if (e->sealed) {
+        NvstoreEncoded value;
+
+        ctx = qcrypto_der_encode_ctx_new();
+        qcrypto_der_encode_octet_str(ctx, e->sealed, NVSTORE_SEAL_LEN);
+        value = nvstore_encode_flush(ctx);
+        attr = nvstore_encode_attr(NVSTORE_ATTR_SEALED, value.p, value.n);
+        g_array_append_val(mand, attr);
+        g_free(value.p);
+    }
     for (i = 0; i < e->attrs->len; i++) {
         NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
 
@@ -870,6 +918,7 @@ bool nvstore_entry_set_inline(NvstoreEntry *e, const uint8_t *data,
     e->data = g_memdup2(data, len);
     e->data_len = len;
     e->has_extent = false;
+    g_clear_pointer(&e->sealed, g_free);
     return true;
 }
 
@@ -897,6 +946,7 @@ bool nvstore_entry_set_extent(NvstoreEntry *e, const NvstoreExtent *extent,
     e->data_len = 0;
     e->extent = *extent;
     e->has_extent = true;
+    g_clear_pointer(&e->sealed, g_free);
     return true;
 }
 
@@ -917,6 +967,14 @@ bool nvstore_entry_set_realsize(NvstoreEntry *e, uint64_t realsize,
     return true;
 }
 
+void nvstore_entry_set_sealed(NvstoreEntry *e,
+                              const uint8_t sealed[NVSTORE_SEAL_LEN])
+{
+    assert(!e->unusable);
+    g_free(e->sealed);
+    e->sealed = g_memdup2(sealed, NVSTORE_SEAL_LEN);
+}
+
 const NvstoreAttr *nvstore_entry_get_attr(NvstoreEntry *e, const char *name)
 {
     return nvstore_find_attr(e, name);
@@ -934,8 +992,7 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
         !nvstore_check_id("attribute name", name, errp)) {
         return false;
     }
-    if (!strcmp(name, NVSTORE_ATTR_EXTENT) ||
-        !strcmp(name, NVSTORE_ATTR_REALSIZE)) {
+    if (nvstore_attr_known(name)) {
         error_setg(errp, "Attribute '%s' is managed by nvstore", name);
         return false;
     }
@@ -964,7 +1021,8 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
     }
     attr = nvstore_find_attr(e, name);
     if (!attr) {
-        if (e->attrs->len + e->has_extent + e->has_realsize >=
+        if (e->attrs->len + e->has_extent + e->has_realsize +
+            !!e->sealed >=
             NVSTORE_ENTRY_MAX_ATTRS) {
             error_setg(errp, "Blob '%s' has the maximum number of "
                        "attributes, %d", nvstore_entry_desc(e),

@@ -27,6 +27,13 @@
 /* Attributes defined by this version (blob types: nvstore-types.h) */
 #define NVSTORE_ATTR_EXTENT         "extent"
 #define NVSTORE_ATTR_REALSIZE       "realsize"
+#define NVSTORE_ATTR_SEALED         "sealed"
+
+/* The value of attribute 'sealed': a key salt and an authentication tag */
+#define NVSTORE_SEAL_SALT_LEN       32
+#define NVSTORE_SEAL_TAG_LEN        16
+#define NVSTORE_SEAL_LEN \
+    (NVSTORE_SEAL_SALT_LEN + NVSTORE_SEAL_TAG_LEN)
 
 /* The largest offset, length and generation of an extent, plus one */
 #define NVSTORE_EXTENT_LIMIT        (1ULL << 63)
@@ -60,6 +67,11 @@ typedef struct NvstoreEntry {
     NvstoreExtent extent;
     bool has_realsize;
     uint64_t realsize;
+    /*
+     * Encrypted images: how the data is encrypted (nvstore-crypt.c),
+     * NVSTORE_SEAL_LEN octets, or NULL
+     */
+    uint8_t *sealed;
 
     /*
      * The space the entry's attribute 'extent' references, decoded even
@@ -238,8 +250,8 @@ uint64_t nvstore_entry_data_size(NvstoreEntry *entry);
  * @len: its length
  * @errp: error object
  *
- * Make @data the entry's inline data, dropping its extent.  Fails if the
- * entry has a realsize larger than @len.
+ * Make @data the entry's inline data, dropping its extent and its seal.
+ * Fails if the entry has a realsize larger than @len.
  *
  * Returns: true on success.
  */
@@ -252,9 +264,9 @@ bool nvstore_entry_set_inline(NvstoreEntry *entry, const uint8_t *data,
  * @extent: where the data is
  * @errp: error object
  *
- * Make @extent the place of the entry's data, dropping its inline data.
- * Fails if a field is out of range or the entry has a realsize larger
- * than the extent.
+ * Make @extent the place of the entry's data, dropping its inline data
+ * and its seal.  Fails if a field is out of range or the entry has a
+ * realsize larger than the extent.
  *
  * Returns: true on success.
  */
@@ -271,6 +283,17 @@ bool nvstore_entry_set_extent(NvstoreEntry *entry,
  */
 bool nvstore_entry_set_realsize(NvstoreEntry *entry, uint64_t realsize,
                                 Error **errp);
+
+/**
+ * nvstore_entry_set_sealed:
+ * @entry: a usable entry
+ * @sealed: the value of attribute 'sealed' of its current data
+ *
+ * Record how the entry's data is encrypted.  The seal is dropped when
+ * the data change.
+ */
+void nvstore_entry_set_sealed(NvstoreEntry *entry,
+                              const uint8_t sealed[NVSTORE_SEAL_LEN]);
 
 /**
  * nvstore_entry_get_attr:

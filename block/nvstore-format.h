@@ -22,8 +22,22 @@
 /* Allocations in the data area are aligned to this */
 #define NVSTORE_ALIGN               NVSTORE_BLOCK_SIZE
 
-/* No feature is defined yet */
-#define NVSTORE_INCOMPAT_MASK       UINT64_C(0)
+/* Blobs encrypted and the directory authenticated ("Encryption") */
+#define NVSTORE_INCOMPAT_ENCRYPTED  (UINT64_C(1) << 0)
+#define NVSTORE_INCOMPAT_MASK       NVSTORE_INCOMPAT_ENCRYPTED
+
+/*
+ * Encrypted images: key slots, each in its own 512-octet sector of the
+ * header block, after the header's
+ */
+#define NVSTORE_KEYSLOT_MAGIC       "QNVSKEY1"
+#define NVSTORE_NB_KEYSLOTS         4
+#define NVSTORE_KEYSLOT_OFFSET(i)   (512 * (1 + (i)))
+#define NVSTORE_MASTER_KEY_LEN      32
+#define NVSTORE_KEYSLOT_SALT_LEN    32
+#define NVSTORE_KEYSLOT_TAG_LEN     16
+/* The directory's authentication code, after its encoding */
+#define NVSTORE_DIR_MAC_LEN         32
 
 typedef struct QEMU_PACKED NvstoreHeader {
     char magic[8];                  /* NVSTORE_MAGIC */
@@ -41,8 +55,21 @@ typedef struct QEMU_PACKED NvstoreSlot {
     uint32_t slot_crc32c;           /* CRC-32C of the bytes before it */
 } NvstoreSlot;
 
+typedef struct QEMU_PACKED NvstoreKeySlot {
+    char magic[8];                  /* NVSTORE_KEYSLOT_MAGIC; zero: free */
+    uint32_t iterations;            /* of PBKDF2-HMAC-SHA256, >= 1 */
+    uint32_t reserved;              /* zero */
+    uint8_t salt[NVSTORE_KEYSLOT_SALT_LEN];
+    uint8_t wrapped_key[NVSTORE_MASTER_KEY_LEN];
+    uint8_t tag[NVSTORE_KEYSLOT_TAG_LEN];
+    uint32_t keyslot_crc32c;        /* CRC-32C of the bytes before it */
+} NvstoreKeySlot;
+
 QEMU_BUILD_BUG_ON(sizeof(NvstoreHeader) != 28);
 QEMU_BUILD_BUG_ON(sizeof(NvstoreSlot) != 40);
+QEMU_BUILD_BUG_ON(sizeof(NvstoreKeySlot) != 100);
+QEMU_BUILD_BUG_ON(NVSTORE_KEYSLOT_OFFSET(NVSTORE_NB_KEYSLOTS) >
+                  NVSTORE_BLOCK_SIZE);
 
 static inline void nvstore_header_to_cpu(NvstoreHeader *h)
 {

@@ -16,6 +16,9 @@
  *                      the write-back caches a commit takes along
  *   nvstore-api.c      the device API of include/block/nvstore.h
  *   nvstore-check.c    qemu-img check and repair
+ *   nvstore-salvage.c  finding the committed state of a damaged image
+ *   nvstore-crypt.c    encryption: key slots, derived keys, the blobs'
+ *                      encryption and the directory's authentication
  *
  * The on-disk layout is in nvstore-format.h, the directory model (no
  * I/O) in nvstore-dir.h, the specification in docs/interop/nvstore.rst.
@@ -38,6 +41,16 @@
 #define NVSTORE_OPT_CONTAINER   "container"
 #define NVSTORE_OPT_COMMIT_DELAY "commit-delay"
 #define NVSTORE_OPT_MIN_GENERATION "min-generation"
+#define NVSTORE_OPT_KEY_SECRET  "encrypt.key-secret"
+#define NVSTORE_OPT_ITER_TIME   "encrypt.iter-time"
+#define NVSTORE_OPT_NEW_SECRET  "encrypt.new-secret"
+#define NVSTORE_OPT_OLD_SECRET  "encrypt.old-secret"
+
+/* Default PBKDF2 cost of a new key slot, as LUKS's */
+#define NVSTORE_DEFAULT_ITER_TIME_MS 2000
+
+/* The keys of an encrypted image (nvstore-crypt.c) */
+typedef struct NvstoreCrypt NvstoreCrypt;
 
 /* A blob as a node's data, cached in memory (nvstore-blob.c) */
 typedef struct NvstoreBlobView NvstoreBlobView;
@@ -82,6 +95,14 @@ typedef struct BDRVNvstoreState {
      * below it is refused, at open and at activation (rollback)
      */
     uint64_t min_gen;
+
+    /*
+     * The image is encrypted (NVSTORE_INCOMPAT_ENCRYPTED); @crypt holds
+     * its keys, NULL if no secret opened it: then nothing can be read or
+     * written, and the directory, unauthenticated, is only shown
+     */
+    bool encrypted;
+    NvstoreCrypt *crypt;
 } BDRVNvstoreState;
 
 /* A byte range [start, end) of the image */
@@ -100,10 +121,11 @@ static inline uint32_t nvstore_crc(const void *buf, size_t len)
 /**
  * nvstore_header_init:
  *
- * Fill @h with the header this version writes: magic, no feature, the
+ * Fill @h with the header this version writes: magic, the
+ * @incompatible features (NVSTORE_INCOMPAT_ENCRYPTED or none), the
  * checksum; on-disk byte order.
  */
-void nvstore_header_init(NvstoreHeader *h);
+void nvstore_header_init(NvstoreHeader *h, uint64_t incompatible);
 
 extern BlockDriver bdrv_nvstore;
 
@@ -216,6 +238,35 @@ nvstore_load_state(BlockDriverState *bs, Error **errp);
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_slot_raw(BlockDriverState *bs, int i, NvstoreSlot *slot,
                       Error **errp);
+
+/**
+ * nvstore_open_keys:
+ * @secret_id: the ID of a secret object that opens a key slot
+ *
+ * Read the key slots of an encrypted image and open the first that
+ * @secret_id opens: @s->crypt.
+ *
+ * Returns: 0 on success; -EACCES if no key slot opens with the secret.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_open_keys(BlockDriverState *bs, const char *secret_id, Error **errp);
+
+/**
+ * nvstore_has_keyslots:
+ *
+ * Returns: whether a key slot has its magic: the image is encrypted,
+ * whatever its header (damaged, perhaps) says.
+ */
+bool coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_has_keyslots(BlockDriverState *bs);
+
+/**
+ * nvstore_read_keyslots:
+ * @ks: set to the key slots, as on disk
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_keyslots(BlockDriverState *bs,
+                      NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS], Error **errp);
 
 /* ---- nvstore-commit.c: the update protocol ------------------------------- */
 
@@ -430,6 +481,104 @@ void nvstore_for_each_view(BlockDriverState *store,
 bool coroutine_fn GRAPH_RDLOCK
 nvstore_co_salvage(BlockDriverState *bs, BdrvCheckResult *res,
                    BdrvCheckMode fix, int64_t size);
+
+/* ---- nvstore-crypt.c: encryption ----------------------------------------- */
+
+/**
+ * nvstore_crypt_new:
+ *
+ * Returns: the keys of a new encrypted image, from a new random master
+ * key, or NULL if this QEMU cannot encrypt.
+ */
+NvstoreCrypt *nvstore_crypt_new(Error **errp);
+
+void nvstore_crypt_free(NvstoreCrypt *c);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(NvstoreCrypt, nvstore_crypt_free)
+
+/**
+ * nvstore_keyslot_make:
+ * @secret_id: a secret object's ID
+ * @iter_time_ms: how long opening the key slot should take, calibrated
+ *                here
+ * @ks: set to the key slot, as on disk
+ *
+ * Wrap the master key of @c in a new key slot that @secret_id opens.
+ */
+int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
+                         uint64_t iter_time_ms, NvstoreKeySlot *ks,
+                         Error **errp);
+
+/**
+ * nvstore_keyslot_in_use:
+ *
+ * Returns: whether key slot @ks (as on disk) is in use (not all zeroes).
+ */
+bool nvstore_keyslot_in_use(const NvstoreKeySlot *ks);
+
+/**
+ * nvstore_keyslot_check:
+ *
+ * Returns: 0 if key slot @i, @ks, is well-formed (magic, checksum,
+ * fields), else -EINVAL with @errp set.
+ */
+int nvstore_keyslot_check(const NvstoreKeySlot *ks, int i, Error **errp);
+
+/**
+ * nvstore_keyslot_open:
+ * @crypt: set to the image's keys on success
+ *
+ * Unwrap the master key of key slot @i with the secret @secret_id.
+ *
+ * Returns: 0 on success; -EACCES if the secret does not open the key
+ * slot (or the key slot was tampered with); -EINVAL if it is corrupt or
+ * the secret cannot be read.
+ */
+int nvstore_keyslot_open(const NvstoreKeySlot *ks, int i,
+                         const char *secret_id, NvstoreCrypt **crypt,
+                         Error **errp);
+
+/**
+ * nvstore_crypt_seal:
+ * @e: an entry, with its extent and realsize as committed
+ * @in: the blob's data, e->extent.length octets
+ * @out: set to the ciphertext (may be @in)
+ *
+ * Encrypt a blob's data for @e and set @e's attribute 'sealed'.
+ */
+bool nvstore_crypt_seal(NvstoreCrypt *c, NvstoreEntry *e,
+                        const uint8_t *in, uint8_t *out, Error **errp);
+
+/**
+ * nvstore_crypt_unseal:
+ * @e: a sealed entry with an extent
+ * @buf: its data as read, decrypted in place
+ *
+ * Returns: 0 on success, -EIO if the data or the entry fail
+ * authentication.
+ */
+int nvstore_crypt_unseal(NvstoreCrypt *c, NvstoreEntry *e, uint8_t *buf,
+                         size_t len, Error **errp);
+
+/**
+ * nvstore_crypt_dir_mac:
+ *
+ * Compute into @mac the authentication code of directory @dir (its
+ * encoding, @len octets) of generation @gen.
+ */
+bool nvstore_crypt_dir_mac(NvstoreCrypt *c, uint64_t gen,
+                           const uint8_t *dir, size_t len,
+                           uint8_t mac[NVSTORE_DIR_MAC_LEN], Error **errp);
+
+/**
+ * nvstore_crypt_dir_verify:
+ *
+ * Returns: true if @mac is the authentication code of directory @dir of
+ * generation @gen; false with @errp set if not.
+ */
+bool nvstore_crypt_dir_verify(NvstoreCrypt *c, uint64_t gen,
+                              const uint8_t *dir, size_t len,
+                              const uint8_t *mac, Error **errp);
 
 /* ---- nvstore-check.c: qemu-img check ------------------------------------- */
 

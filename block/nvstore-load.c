@@ -29,6 +29,7 @@ nvstore_image_size(BlockDriverState *bs, Error **errp)
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_header(BlockDriverState *bs, Error **errp)
 {
+    BDRVNvstoreState *s = bs->opaque;
     NvstoreHeader h;
     int ret;
 
@@ -53,7 +54,84 @@ nvstore_read_header(BlockDriverState *bs, Error **errp)
                    PRIx64, h.incompatible_features & ~NVSTORE_INCOMPAT_MASK);
         return -ENOTSUP;
     }
+    s->encrypted = h.incompatible_features & NVSTORE_INCOMPAT_ENCRYPTED;
     return 0;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_keyslots(BlockDriverState *bs,
+                      NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS], Error **errp)
+{
+    int i, ret;
+
+    for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
+        ret = bdrv_pread(bs->file, NVSTORE_KEYSLOT_OFFSET(i), sizeof(ks[i]),
+                         &ks[i], 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read key slot %d", i);
+            return ret;
+        }
+    }
+    return 0;
+}
+
+bool coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_has_keyslots(BlockDriverState *bs)
+{
+    NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS];
+    int i;
+
+    if (nvstore_read_keyslots(bs, ks, NULL) < 0) {
+        return false;
+    }
+    for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
+        if (!memcmp(ks[i].magic, NVSTORE_KEYSLOT_MAGIC,
+                    sizeof(ks[i].magic))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_open_keys(BlockDriverState *bs, const char *secret_id, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS];
+    g_autoptr(GString) why = g_string_new(NULL);
+    int i, ret, in_use = 0;
+
+    ret = nvstore_read_keyslots(bs, ks, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
+        Error *local_err = NULL;
+
+        if (!nvstore_keyslot_in_use(&ks[i])) {
+            continue;
+        }
+        in_use++;
+        ret = nvstore_keyslot_open(&ks[i], i, secret_id, &s->crypt,
+                                   &local_err);
+        if (ret == 0) {
+            trace_nvstore_open_keys(bs, i);
+            return 0;
+        }
+        if (ret != -EACCES) {
+            /* Damaged, or the secret cannot be read: say which */
+            g_string_append_printf(why, "; %s", error_get_pretty(local_err));
+        }
+        error_free(local_err);
+    }
+    if (!in_use) {
+        error_setg(errp, "The nvstore image is encrypted but has no key "
+                   "slot");
+        return -EINVAL;
+    }
+    error_setg(errp, "No key slot of the nvstore image opens with secret "
+               "'%s'%s", secret_id, why->str);
+    return -EACCES;
 }
 
 /*
@@ -120,8 +198,10 @@ int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
                   NvstoreSlot *slot, NvstoreDir **dir, Error **errp)
 {
+    BDRVNvstoreState *s = bs->opaque;
     g_autofree uint8_t *buf = NULL;
     g_autoptr(NvstoreDir) d = NULL;
+    uint64_t len;
     int ret;
 
     *dir = NULL;
@@ -130,7 +210,8 @@ nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
         return ret;
     }
     if (slot->dir_offset < NVSTORE_DATA_OFFSET ||
-        slot->dir_length > NVSTORE_DIR_MAX_SIZE ||
+        slot->dir_length > NVSTORE_DIR_MAX_SIZE +
+                           (s->encrypted ? NVSTORE_DIR_MAC_LEN : 0) ||
         slot->dir_offset > file_size ||
         slot->dir_length > file_size - slot->dir_offset) {
         error_setg(errp, "Slot %d: the directory at %" PRIu64 "+%" PRIu64
@@ -153,7 +234,23 @@ nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
         error_setg(errp, "Slot %d: directory checksum mismatch", i);
         return -EINVAL;
     }
-    d = nvstore_dir_parse(buf, slot->dir_length, errp);
+    len = slot->dir_length;
+    if (s->encrypted) {
+        /* The authentication code follows the encoding */
+        if (len < NVSTORE_DIR_MAC_LEN) {
+            error_setg(errp, "Slot %d: the directory is too short for its "
+                       "authentication code", i);
+            return -EINVAL;
+        }
+        len -= NVSTORE_DIR_MAC_LEN;
+        if (s->crypt &&
+            !nvstore_crypt_dir_verify(s->crypt, slot->generation, buf, len,
+                                      buf + len, errp)) {
+            error_prepend(errp, "Slot %d: ", i);
+            return -EKEYREJECTED;
+        }
+    }
+    d = nvstore_dir_parse(buf, len, errp);
     if (!d) {
         error_prepend(errp, "Slot %d: ", i);
         return -EINVAL;
@@ -165,19 +262,16 @@ nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
     return 0;
 }
 
-int coroutine_mixed_fn GRAPH_RDLOCK
-nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
-                   size_t *len, Error **errp)
+/* Read the extent of @e and check its checksum: what a crash can tear */
+static int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_extent(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
+                    size_t *len, Error **errp)
 {
     g_autofree uint8_t *buf = NULL;
     int64_t size;
     int ret;
 
-    if (!e->has_extent) {
-        *data = g_memdup2(e->data, e->data_len);
-        *len = e->data_len;
-        return 0;
-    }
+    assert(e->has_extent);
     /*
      * Before allocating anything: a hostile length is not believed.  (The
      * block layer rounds the size up to a sector; past the end of a file
@@ -221,6 +315,49 @@ nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
     return 0;
 }
 
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
+                   size_t *len, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    int ret;
+
+    if (!s->encrypted && e->sealed) {
+        error_setg(errp, "Blob '%s' is encrypted, but the image is not",
+                   nvstore_entry_desc(e));
+        return -EIO;
+    }
+    if (!e->has_extent) {
+        if (s->encrypted && e->data_len) {
+            error_setg(errp, "Blob '%s' has data in the clear in an "
+                       "encrypted image", nvstore_entry_desc(e));
+            return -EIO;
+        }
+        *data = g_memdup2(e->data, e->data_len);
+        *len = e->data_len;
+        return 0;
+    }
+    if (s->encrypted && !s->crypt) {
+        error_setg(errp, "Blob '%s' is encrypted, and no key was given "
+                   "(%s)", nvstore_entry_desc(e), NVSTORE_OPT_KEY_SECRET);
+        return -EACCES;
+    }
+    if (s->encrypted && !e->sealed) {
+        error_setg(errp, "Blob '%s' is not encrypted in an encrypted image",
+                   nvstore_entry_desc(e));
+        return -EIO;
+    }
+    ret = nvstore_read_extent(bs, e, data, len, errp);
+    if (ret < 0 || !s->encrypted) {
+        return ret;
+    }
+    ret = nvstore_crypt_unseal(s->crypt, e, *data, *len, errp);
+    if (ret < 0) {
+        g_clear_pointer(data, g_free);
+    }
+    return ret;
+}
+
 /*
  * A commit of generation @gen is complete only if every extent it wrote
  * (those of generation @gen) matches its checksum: the commit flushes
@@ -241,7 +378,8 @@ nvstore_commit_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
         if (e->unusable || !e->has_extent || e->extent.generation != gen) {
             continue;
         }
-        if (nvstore_read_entry(bs, e, &data, &len, errp) < 0) {
+        /* A torn write breaks a checksum; authentication is the reader's */
+        if (nvstore_read_extent(bs, e, &data, &len, errp) < 0) {
             error_prepend(errp, "Slot %d holds an incomplete commit: ", i);
             return false;
         }
@@ -276,6 +414,7 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
     NvstoreSlot slot[NVSTORE_NB_SLOTS];
     NvstoreDir *dir[NVSTORE_NB_SLOTS] = { NULL };
     Error *why[NVSTORE_NB_SLOTS] = { NULL };
+    int rets[NVSTORE_NB_SLOTS];
     int64_t file_size;
     uint64_t last_gen = 0;
     int newest, i, k;
@@ -286,7 +425,8 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
         return file_size;
     }
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
-        nvstore_read_slot(bs, i, file_size, &slot[i], &dir[i], &why[i]);
+        rets[i] = nvstore_read_slot(bs, i, file_size, &slot[i], &dir[i],
+                                    &why[i]);
         /*
          * The highest generation attempted, in a slot whose checksum
          * holds, valid or not (an out-of-range one is no generation)
@@ -301,6 +441,21 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
                    "generation %" PRIu64, slot[0].generation);
         ret = -EINVAL;
         goto out;
+    }
+
+    /*
+     * No crash leaves a directory whose checksum holds and whose
+     * authentication code does not: someone without the key wrote it.
+     * (Whoever can write the image can also make a slot's checksum fail,
+     * and so roll the image back one commit: see option min-generation.)
+     */
+    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
+        if (rets[i] == -EKEYREJECTED) {
+            error_propagate(errp, why[i]);
+            why[i] = NULL;
+            ret = -EIO;
+            goto out;
+        }
     }
 
     /* The newest valid slot first; the other if its commit is torn */

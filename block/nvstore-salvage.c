@@ -314,6 +314,17 @@ nvstore_co_salvage(BlockDriverState *bs, BdrvCheckResult *res,
     uint64_t gen;
     guint i;
 
+    if (s->encrypted || nvstore_has_keyslots(bs)) {
+        /*
+         * A directory found in the data area cannot be authenticated
+         * without its generation, which only a slot records
+         */
+        fprintf(stderr, "ERROR The nvstore image is encrypted: salvage "
+                "cannot authenticate what it would find, and does not "
+                "try\n");
+        res->check_errors++;
+        return false;
+    }
     found = nvstore_salvage_scan(bs, size, &budget, &err);
     if (!found) {
         fprintf(stderr, "ERROR %s\n", error_get_pretty(err));

@@ -47,6 +47,12 @@ static QemuOptsList nvstore_runtime_opts = {
             .help = "Refuse an image whose committed generation is below "
                     "this (one rolled back to an older copy)",
         },
+        {
+            .name = NVSTORE_OPT_KEY_SECRET,
+            .type = QEMU_OPT_STRING,
+            .help = "ID of the secret that opens a key slot of an "
+                    "encrypted image",
+        },
         { /* end of list */ }
     },
 };
@@ -72,14 +78,53 @@ static int nvstore_check_min_generation(BlockDriverState *bs, Error **errp)
  * data area holds (nvstore-salvage.c); nothing can then be read or
  * written.  Unknown incompatible features still refuse it.
  */
+/*
+ * The keys of an encrypted image, from the secret @secret_id.  Without
+ * one, an encrypted image opens only for its metadata (BDRV_O_NO_IO:
+ * qemu-img info), its directory unauthenticated.
+ */
 static int GRAPH_RDLOCK
-nvstore_open_load(BlockDriverState *bs, int flags, Error **errp)
+nvstore_open_crypt(BlockDriverState *bs, const char *secret_id, int flags,
+                   Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+
+    if (!s->encrypted) {
+        if (secret_id) {
+            error_setg(errp, "The nvstore image is not encrypted: option "
+                       "'%s' is not allowed", NVSTORE_OPT_KEY_SECRET);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    bs->encrypted = true;
+    if (secret_id) {
+        return nvstore_open_keys(bs, secret_id, errp);
+    }
+    if (!(flags & BDRV_O_NO_IO)) {
+        error_setg(errp, "The nvstore image is encrypted: option '%s' "
+                   "must name the secret that opens it",
+                   NVSTORE_OPT_KEY_SECRET);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int GRAPH_RDLOCK
+nvstore_open_load(BlockDriverState *bs, const char *secret_id, int flags,
+                  Error **errp)
 {
     Error *local_err = NULL;
     int ret;
 
     if (!(flags & BDRV_O_CHECK)) {
-        ret = nvstore_load(bs, errp);
+        ret = nvstore_read_header(bs, errp);
+        if (ret >= 0) {
+            ret = nvstore_open_crypt(bs, secret_id, flags, errp);
+        }
+        if (ret >= 0) {
+            ret = nvstore_load_state(bs, errp);
+        }
     } else {
         ret = nvstore_read_header(bs, &local_err);
         if (ret < 0 && ret != -EINVAL) {
@@ -87,6 +132,11 @@ nvstore_open_load(BlockDriverState *bs, int flags, Error **errp)
             return ret;
         }
         if (ret == 0) {
+            ret = nvstore_open_crypt(bs, secret_id, flags, errp);
+            if (ret < 0) {
+                error_free(local_err);
+                return ret;
+            }
             ret = nvstore_load_state(bs, &local_err);
         }
         if (ret < 0) {
@@ -109,6 +159,7 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
                         Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
+    g_autofree char *secret_id = NULL;
     const char *blob;
     uint64_t delay;
     QemuOpts *opts, *own_opts;
@@ -122,6 +173,7 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
     }
     s->min_gen = qemu_opt_get_number(own_opts, NVSTORE_OPT_MIN_GENERATION,
                                      0);
+    secret_id = g_strdup(qemu_opt_get(own_opts, NVSTORE_OPT_KEY_SECRET));
     qemu_opts_del(own_opts);
 
     opts = qemu_opts_create(&nvstore_blob_runtime_opts, NULL, 0,
@@ -153,7 +205,7 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
                                    NVSTORE_BLOB_TYPE_RAW, delay, errp);
     }
     if (ret >= 0) {
-        ret = nvstore_open_load(bs, flags, errp);
+        ret = nvstore_open_load(bs, secret_id, flags, errp);
     }
     bdrv_graph_rdunlock_main_loop();
     if (ret < 0) {
@@ -165,6 +217,7 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
 fail:
     g_clear_pointer(&s->view, nvstore_view_free);
     g_clear_pointer(&s->dir, nvstore_dir_free);
+    g_clear_pointer(&s->crypt, nvstore_crypt_free);
     qemu_opts_del(opts);
     return ret;
 }
@@ -175,6 +228,7 @@ static void nvstore_close(BlockDriverState *bs)
 
     g_clear_pointer(&s->view, nvstore_view_free);
     g_clear_pointer(&s->dir, nvstore_dir_free);
+    g_clear_pointer(&s->crypt, nvstore_crypt_free);
 }
 
 static void coroutine_fn GRAPH_RDLOCK
@@ -199,17 +253,23 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
 
 /* ---- Create -------------------------------------------------------------- */
 
-void nvstore_header_init(NvstoreHeader *h)
+void nvstore_header_init(NvstoreHeader *h, uint64_t incompatible)
 {
     memset(h, 0, sizeof(*h));
     memcpy(h->magic, NVSTORE_MAGIC, sizeof(h->magic));
+    h->incompatible_features = incompatible;
     nvstore_header_to_be(h);
     h->header_crc32c = cpu_to_be32(nvstore_crc(h, offsetof(NvstoreHeader,
                                                          header_crc32c)));
 }
 
-/* The header and the first commit: slot 0, generation 1, no blob */
-static int coroutine_fn nvstore_co_format(BlockBackend *blk, Error **errp)
+/*
+ * The header and the first commit: slot 0, generation 1, no blob; with
+ * @enc_opts, encrypted, its master key in key slot 0
+ */
+static int coroutine_fn
+nvstore_co_format(BlockBackend *blk, BlockdevNvstoreEncryptionCreate *enc_opts,
+                  Error **errp)
 {
     g_autofree uint8_t *meta = g_malloc0(NVSTORE_DATA_OFFSET);
     NvstoreHeader *h = (NvstoreHeader *)meta;
@@ -221,7 +281,28 @@ static int coroutine_fn nvstore_co_format(BlockBackend *blk, Error **errp)
 
     enc = nvstore_dir_encode(dir, &len, &error_abort);
 
-    nvstore_header_init(h);
+    if (enc_opts) {
+        g_autoptr(NvstoreCrypt) crypt = nvstore_crypt_new(errp);
+        NvstoreKeySlot *ks = (NvstoreKeySlot *)(meta +
+                                                NVSTORE_KEYSLOT_OFFSET(0));
+
+        if (!crypt) {
+            return -ENOTSUP;
+        }
+        ret = nvstore_keyslot_make(crypt, enc_opts->key_secret,
+                                   enc_opts->has_iter_time ?
+                                   enc_opts->iter_time :
+                                   NVSTORE_DEFAULT_ITER_TIME_MS, ks, errp);
+        if (ret < 0) {
+            return ret;
+        }
+        enc = g_realloc(enc, len + NVSTORE_DIR_MAC_LEN);
+        if (!nvstore_crypt_dir_mac(crypt, 1, enc, len, enc + len, errp)) {
+            return -EIO;
+        }
+        len += NVSTORE_DIR_MAC_LEN;
+    }
+    nvstore_header_init(h, enc_opts ? NVSTORE_INCOMPAT_ENCRYPTED : 0);
     nvstore_slot_init(slot, 1, NVSTORE_DATA_OFFSET, enc, len);
 
     ret = blk_co_pwrite(blk, 0, NVSTORE_DATA_OFFSET, meta, 0);
@@ -257,7 +338,7 @@ nvstore_co_create(BlockdevCreateOptions *opts, Error **errp)
         return -EPERM;
     }
     blk_set_allow_write_beyond_eof(blk, true);
-    ret = nvstore_co_format(blk, errp);
+    ret = nvstore_co_format(blk, opts->u.nvstore.encrypt, errp);
     blk_co_unref(blk);
     bdrv_co_unref(bs_file);
     return ret;
@@ -306,10 +387,12 @@ nvstore_co_create_opts(BlockDriver *drv, const char *filename,
 {
     g_autofree char *container = NULL;
     BlockdevRef file_ref = { .type = QTYPE_QSTRING };
+    BlockdevNvstoreEncryptionCreate enc = { 0 };
     BlockdevCreateOptions create_options = {
         .driver = BLOCKDEV_DRIVER_NVSTORE,
         .u.nvstore.file = &file_ref,
     };
+    g_autofree char *key_secret = NULL;
     BlockDriverState *bs_file;
     QDict *options = NULL;
     int flags = BDRV_O_RDWR | BDRV_O_RESIZE;
@@ -318,6 +401,23 @@ nvstore_co_create_opts(BlockDriver *drv, const char *filename,
     if (qemu_opt_get_size_del(opts, BLOCK_OPT_SIZE, 0)) {
         error_setg(errp, "nvstore images have no virtual size; create them "
                    "without a size (they grow as blobs are written)");
+        return -EINVAL;
+    }
+    key_secret = qemu_opt_get_del(opts, NVSTORE_OPT_KEY_SECRET);
+    if (key_secret) {
+        enc.key_secret = key_secret;
+        enc.has_iter_time = qemu_opt_find(opts, NVSTORE_OPT_ITER_TIME);
+        enc.iter_time = qemu_opt_get_number_del(opts, NVSTORE_OPT_ITER_TIME,
+                                                NVSTORE_DEFAULT_ITER_TIME_MS);
+        if (enc.iter_time > UINT32_MAX) {
+            error_setg(errp, "Option '%s' is out of range",
+                       NVSTORE_OPT_ITER_TIME);
+            return -EINVAL;
+        }
+        create_options.u.nvstore.encrypt = &enc;
+    } else if (qemu_opt_find(opts, NVSTORE_OPT_ITER_TIME)) {
+        error_setg(errp, "Option '%s' needs option '%s'",
+                   NVSTORE_OPT_ITER_TIME, NVSTORE_OPT_KEY_SECRET);
         return -EINVAL;
     }
     container = qemu_opt_get_del(opts, NVSTORE_OPT_CONTAINER);
@@ -415,20 +515,159 @@ static QemuOptsList nvstore_amend_opts = {
             .type = QEMU_OPT_STRING,
             .help = "Delete the blob of this name",
         },
+        {
+            .name = NVSTORE_OPT_NEW_SECRET,
+            .type = QEMU_OPT_STRING,
+            .help = "Add a key slot that this secret opens",
+        },
+        {
+            .name = NVSTORE_OPT_OLD_SECRET,
+            .type = QEMU_OPT_STRING,
+            .help = "Clear the key slots that this secret opens",
+        },
+        {
+            .name = NVSTORE_OPT_ITER_TIME,
+            .type = QEMU_OPT_NUMBER,
+            .help = "PBKDF2 time of the new key slot, in milliseconds "
+                    "(default 2000)",
+        },
         { /* end of list */ }
     }
 };
+
+/* Write key slot @i, @ks, and flush */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_write_keyslot(BlockDriverState *bs, int i, const NvstoreKeySlot *ks,
+                      Error **errp)
+{
+    int ret;
+
+    ret = bdrv_co_pwrite(bs->file, NVSTORE_KEYSLOT_OFFSET(i), sizeof(*ks),
+                         ks, 0);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write key slot %d", i);
+        return ret;
+    }
+    trace_nvstore_keyslot_write(bs, i, nvstore_keyslot_in_use(ks));
+    return 0;
+}
+
+/*
+ * Add a key slot for @new_secret, then clear those that @old_secret
+ * opens: each step one write and a flush, so that a crash leaves the
+ * image open to one secret or both.  Nothing else changes: the key slots
+ * wrap the same master key.
+ */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_amend_keys(BlockDriverState *bs, BlockdevNvstoreEncryptionAmend *o,
+                   Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS], new;
+    bool clear[NVSTORE_NB_KEYSLOTS] = { false };
+    int i, free_slot = -1, in_use = 0, to_clear = 0;
+    int ret;
+
+    if (!s->encrypted) {
+        error_setg(errp, "The nvstore image is not encrypted: it has no key "
+                   "slots");
+        return -EINVAL;
+    }
+    if (!s->crypt) {
+        error_setg(errp, "Changing key slots needs the image open with its "
+                   "key (%s)", NVSTORE_OPT_KEY_SECRET);
+        return -EACCES;
+    }
+    if (!o->new_secret && !o->old_secret) {
+        error_setg(errp, "Give encrypt.new-secret, encrypt.old-secret or "
+                   "both");
+        return -EINVAL;
+    }
+    if (bdrv_is_read_only(bs)) {
+        error_setg(errp, "The nvstore image is read-only");
+        return -EACCES;
+    }
+    ret = nvstore_read_keyslots(bs, ks, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
+        NvstoreCrypt *c = NULL;
+
+        if (!nvstore_keyslot_in_use(&ks[i])) {
+            free_slot = free_slot < 0 ? i : free_slot;
+            continue;
+        }
+        in_use++;
+        if (o->old_secret &&
+            nvstore_keyslot_open(&ks[i], i, o->old_secret, &c, NULL) == 0) {
+            clear[i] = true;
+            to_clear++;
+            nvstore_crypt_free(c);
+        }
+    }
+    if (o->old_secret && !to_clear) {
+        error_setg(errp, "No key slot opens with secret '%s'",
+                   o->old_secret);
+        return -EINVAL;
+    }
+    if (in_use - to_clear + !!o->new_secret < 1) {
+        error_setg(errp, "Clearing the key slots of secret '%s' would leave "
+                   "none: the blobs would be lost", o->old_secret);
+        return -EINVAL;
+    }
+    if (o->new_secret) {
+        if (free_slot < 0) {
+            error_setg(errp, "All %d key slots are in use: clear one first",
+                       NVSTORE_NB_KEYSLOTS);
+            return -ENOSPC;
+        }
+        ret = nvstore_keyslot_make(s->crypt, o->new_secret,
+                                   o->has_iter_time ? o->iter_time :
+                                   NVSTORE_DEFAULT_ITER_TIME_MS, &new, errp);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = nvstore_write_keyslot(bs, free_slot, &new, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    memset(&new, 0, sizeof(new));
+    for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
+        if (clear[i]) {
+            ret = nvstore_write_keyslot(bs, i, &new, errp);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    return 0;
+}
 
 int coroutine_fn GRAPH_RDLOCK
 nvstore_co_amend(BlockDriverState *bs, BlockdevAmendOptions *opts,
                  bool force, Error **errp)
 {
+    BDRVNvstoreState *s = bs->opaque;
     NvstoreBlobUpdate u = {
         .name = opts->u.nvstore.delete_blob,
         .remove = true,
     };
+    int ret;
 
     assert(opts->driver == BLOCKDEV_DRIVER_NVSTORE);
+    if (opts->u.nvstore.encrypt) {
+        qemu_co_mutex_lock(&s->lock);
+        ret = nvstore_amend_keys(bs, opts->u.nvstore.encrypt, errp);
+        qemu_co_mutex_unlock(&s->lock);
+        if (ret < 0) {
+            return ret;
+        }
+    }
     if (!u.name) {
         return 0;
     }
@@ -441,12 +680,21 @@ nvstore_amend_options(BlockDriverState *bs, QemuOpts *opts,
                       BlockDriverAmendStatusCB *status_cb, void *cb_opaque,
                       bool force, Error **errp)
 {
+    BlockdevNvstoreEncryptionAmend enc = {
+        .new_secret = (char *)qemu_opt_get(opts, NVSTORE_OPT_NEW_SECRET),
+        .old_secret = (char *)qemu_opt_get(opts, NVSTORE_OPT_OLD_SECRET),
+        .has_iter_time = qemu_opt_find(opts, NVSTORE_OPT_ITER_TIME),
+        .iter_time = qemu_opt_get_number(opts, NVSTORE_OPT_ITER_TIME, 0),
+    };
     BlockdevAmendOptions amend = {
         .driver = BLOCKDEV_DRIVER_NVSTORE,
         .u.nvstore.delete_blob =
             (char *)qemu_opt_get(opts, NVSTORE_OPT_DELETE_BLOB),
     };
 
+    if (enc.new_secret || enc.old_secret || enc.has_iter_time) {
+        amend.u.nvstore.encrypt = &enc;
+    }
     return nvstore_amend(bs, &amend, force, errp);
 }
 
@@ -575,6 +823,18 @@ static QemuOptsList nvstore_create_opts = {
             .help = "Create the image inside a new image of this format: "
                     "none (default) or qcow2, for internal snapshots",
             .def_value_str = "none",
+        },
+        {
+            .name = NVSTORE_OPT_KEY_SECRET,
+            .type = QEMU_OPT_STRING,
+            .help = "Encrypt the image; ID of the secret that opens its "
+                    "first key slot",
+        },
+        {
+            .name = NVSTORE_OPT_ITER_TIME,
+            .type = QEMU_OPT_NUMBER,
+            .help = "PBKDF2 time of the key slot, in milliseconds "
+                    "(default 2000)",
         },
         { /* end of list */ }
     }

@@ -18,7 +18,7 @@ PKGS=(
     clang-19 libclang-rt-19-dev llvm-19
     libglib2.0-dev zlib1g-dev libfdt-dev libpixman-1-dev libtpms-dev
     libgnutls28-dev libtasn1-6-dev libtasn1-bin liburing-dev
-    python3-venv python3-pyasn1 python3-setuptools
+    python3-venv python3-pyasn1 python3-setuptools python3-cryptography
     seabios ipxe-qemu qemu-system-data
     swtpm swtpm-tools
     socat xz-utils file strace

@@ -4,11 +4,14 @@
 # Move the state of a TPM between an nvstore image (-tpmdev libtpms) and
 # a swtpm state directory (-tpmdev emulator), in either direction.
 #
-#   nvstore-tpm-state.py export IMAGE-OPTS DIR
-#   nvstore-tpm-state.py import DIR IMAGE-OPTS
+#   nvstore-tpm-state.py [--object OBJDEF]... export IMAGE-OPTS DIR
+#   nvstore-tpm-state.py [--object OBJDEF]... import DIR IMAGE-OPTS
 #
 # IMAGE-OPTS opens the nvstore node, as qemu-img --image-opts takes it,
 # e.g. driver=nvstore,file.driver=qcow2,file.file.filename=vm-state.qcow2
+# An encrypted image needs its secret: --object secret,id=sec0,file=KEYFILE
+# and encrypt.key-secret=sec0 in IMAGE-OPTS.  --object goes to qemu-img
+# and qemu-io as given.
 # Neither QEMU nor swtpm may be using the state meanwhile.
 #
 # The TPM's persistent blobs (tpm2-00.permall for a TPM 2.0, tpm-00.permall
@@ -31,6 +34,9 @@ TPM_BLOBS = ('tpm2-00.permall', 'tpm-00.permall', 'tpm-00.savestate')
 QEMU_IMG = os.environ.get('QEMU_IMG', 'qemu-img')
 QEMU_IO = os.environ.get('QEMU_IO', 'qemu-io')
 
+# --object arguments for qemu-img and qemu-io (secrets)
+OBJECTS: 'list[str]' = []
+
 # swtpm_nvstore.c: struct nvram_backend_blobheader and its TLVs
 SWTPM_BLOBHEADER_VERSION = 2
 SWTPM_FLAGS_ENCRYPTED = 0x01 | 0x02
@@ -50,7 +56,7 @@ def run(*args: str) -> str:
 
 
 def tpm_blobs(image_opts: str) -> 'list[dict]':
-    info = json.loads(run(QEMU_IMG, 'info', '--output=json',
+    info = json.loads(run(QEMU_IMG, 'info', *OBJECTS, '--output=json',
                           '--image-opts', image_opts))
     if info.get('format') != 'nvstore':
         raise Failure('the image options do not open an nvstore node')
@@ -67,7 +73,7 @@ def export_state(image_opts: str, directory: str) -> None:
             raise Failure(f"blob {b['name']} is not a usable TPM blob")
         size = b.get('realsize', b['size'])
         path = os.path.join(directory, b['name'])
-        run(QEMU_IMG, 'dd', '--image-opts', '-O', 'raw', 'bs=1',
+        run(QEMU_IMG, 'dd', *OBJECTS, '--image-opts', '-O', 'raw', 'bs=1',
             f'count={size}', f"if={image_opts},blob={b['name']}",
             f'of={path}')
         # The node's length is a whole number of sectors
@@ -109,7 +115,7 @@ def import_state(directory: str, image_opts: str) -> None:
             tmp.write(data)
             tmp.flush()
             # Two commits, each atomic: resize, then the contents
-            run(QEMU_IO, '--image-opts',
+            run(QEMU_IO, *OBJECTS, '--image-opts',
                 f'{image_opts},blob={name},blob-type=tpm',
                 '-c', f'truncate {len(data)}',
                 '-c', f'write -s {tmp.name} 0 {len(data)}')
@@ -117,15 +123,20 @@ def import_state(directory: str, image_opts: str) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) != 4 or sys.argv[1] not in ('export', 'import'):
-        print(__doc__ or '', 'usage: nvstore-tpm-state.py export IMAGE-OPTS '
-              'DIR | import DIR IMAGE-OPTS', file=sys.stderr)
+    args = sys.argv[1:]
+    while len(args) >= 2 and args[0] == '--object':
+        OBJECTS.extend(args[:2])
+        args = args[2:]
+    if len(args) != 3 or args[0] not in ('export', 'import'):
+        print(__doc__ or '', 'usage: nvstore-tpm-state.py [--object OBJDEF]'
+              '... export IMAGE-OPTS DIR | import DIR IMAGE-OPTS',
+              file=sys.stderr)
         return 2
     try:
-        if sys.argv[1] == 'export':
-            export_state(sys.argv[2], sys.argv[3])
+        if args[0] == 'export':
+            export_state(args[1], args[2])
         else:
-            import_state(sys.argv[2], sys.argv[3])
+            import_state(args[1], args[2])
     except (Failure, OSError) as e:
         print(f'nvstore-tpm-state: {e}', file=sys.stderr)
         return 1

@@ -411,6 +411,16 @@ static const struct {
         "    04 08 00 00 00 00 00 00 00 03"
         "  31 00 04 02 68 69 0c 01 61 00 00",
         "realsize exceeds the data"
+    }, {    /* sealed of 2 octets */
+        "31 80 30 1e 30 19 16 03 72 61 77"
+        "  31 0e 30 0c 16 06 73 65 61 6c 65 64 04 02 00 00"
+        "  31 00 04 00 0c 01 61 00 00",
+        "'sealed' is not an OCTET STRING of 48 octets"
+    }, {    /* sealed among the optional attributes */
+        "31 80 30 1e 30 19 16 03 72 61 77 31 00"
+        "  31 0e 30 0c 16 06 73 65 61 6c 65 64 04 02 00 00"
+        "  04 00 0c 01 61 00 00",
+        "attribute 'sealed' must be mandatory"
     }, {    /* optional attribute "x" twice: as a flag and with a value */
         "31 80 30 1c 30 17 16 03 72 61 77 31 00"
         "  31 0a 16 01 78 30 05 16 01 78 05 00"
@@ -718,6 +728,10 @@ static void test_api(void)
                                           (const uint8_t *)"\x05\x00", 2,
                                           &err));
     g_clear_pointer(&err, error_free);
+    g_assert_false(nvstore_entry_set_attr(e, "sealed",
+                                          (const uint8_t *)"\x05\x00", 2,
+                                          &err));
+    g_clear_pointer(&err, error_free);
     /* Values must be exactly one well-formed DER encoding */
     g_assert_false(nvstore_entry_set_attr(e, "v",
                                           (const uint8_t *)"\x05\x00\x05\x00",
@@ -804,6 +818,50 @@ static void write_corpus(const char *dir)
     }
 }
 
+/*
+ * Attribute 'sealed' (encrypted images): decoded, copied and encoded
+ * back byte for byte; dropped with the data it seals
+ */
+static void test_sealed(void)
+{
+    g_autoptr(NvstoreDir) dir = nvstore_dir_new();
+    g_autoptr(NvstoreDir) back = NULL;
+    g_autoptr(NvstoreDir) copy = NULL;
+    g_autofree uint8_t *enc = NULL, *enc2 = NULL;
+    NvstoreExtent ext = { 12288, 300, 2, 0x12345678 };
+    uint8_t seal[NVSTORE_SEAL_LEN];
+    NvstoreEntry *e;
+    size_t len, len2;
+    int i;
+
+    for (i = 0; i < NVSTORE_SEAL_LEN; i++) {
+        seal[i] = i * 7;
+    }
+    e = nvstore_dir_add(dir, "a", NVSTORE_BLOB_TYPE_RAW, &error_abort);
+    nvstore_entry_set_extent(e, &ext, &error_abort);
+    nvstore_entry_set_sealed(e, seal);
+    enc = nvstore_dir_encode(dir, &len, &error_abort);
+    back = nvstore_dir_parse(enc, len, &error_abort);
+    e = nvstore_dir_lookup(back, "a");
+    g_assert_null(e->unusable);
+    g_assert_nonnull(e->sealed);
+    g_assert_cmpmem(e->sealed, NVSTORE_SEAL_LEN, seal, NVSTORE_SEAL_LEN);
+
+    copy = nvstore_dir_copy(back);
+    enc2 = nvstore_dir_encode(copy, &len2, &error_abort);
+    g_assert_cmpmem(enc, len, enc2, len2);
+
+    /* New data, no seal */
+    e = nvstore_dir_lookup(copy, "a");
+    nvstore_entry_set_extent(e, &ext, &error_abort);
+    g_assert_null(e->sealed);
+    nvstore_entry_set_sealed(e, seal);
+    nvstore_entry_set_inline(e, (const uint8_t *)"x", 1, &error_abort);
+    g_assert_null(e->sealed);
+    /* The original is untouched */
+    g_assert_nonnull(nvstore_dir_lookup(back, "a")->sealed);
+}
+
 int main(int argc, char **argv)
 {
     if (getenv("NVSTORE_DIR_CORPUS")) {
@@ -822,5 +880,6 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore-dir/truncated", test_truncated);
     g_test_add_func("/nvstore-dir/limits", test_limits);
     g_test_add_func("/nvstore-dir/api", test_api);
+    g_test_add_func("/nvstore-dir/sealed", test_sealed);
     return g_test_run();
 }

@@ -1,0 +1,409 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * nvstore: encryption (docs/interop/nvstore.rst, "Encryption").  The key
+ * slots that wrap the master key under keys derived from QEMU secrets,
+ * the keys derived from the master key, the encryption and
+ * authentication of each blob's data, and the authentication code of
+ * the directory.
+ *
+ * Everything here works on buffers: the callers read and write.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "crypto/aead.h"
+#include "crypto/hmac.h"
+#include "crypto/pbkdf.h"
+#include "crypto/random.h"
+#include "crypto/secret_common.h"
+#include "qemu/bswap.h"
+#include "qemu/cutils.h"
+#include "nvstore-int.h"
+#include "trace.h"
+
+/* The cipher of the blobs and of the key slots */
+#define NVSTORE_AEAD            QCRYPTO_AEAD_ALGO_AES_256_GCM
+#define NVSTORE_AEAD_NONCE_LEN  12
+
+/* Labels of the derived keys */
+#define NVSTORE_LABEL_DIR       "nvstore directory"
+#define NVSTORE_LABEL_BLOB      "nvstore blob"
+
+/* Below this, PBKDF2 is not worth its name, whatever iter-time says */
+#define NVSTORE_MIN_ITERATIONS  1000
+
+struct NvstoreCrypt {
+    uint8_t master[NVSTORE_MASTER_KEY_LEN];
+    /* The key of the directory's authentication code */
+    uint8_t dir_key[NVSTORE_DIR_MAC_LEN];
+};
+
+/* Zero key material before its memory is reused */
+static void nvstore_wipe(void *p, size_t n)
+{
+    memset(p, 0, n);
+    /* The compiler must assume that @p's memory is read: keep the stores */
+    asm volatile("" : : "r"(p) : "memory");
+}
+
+/* Each key of the construction encrypts once: its nonce can be fixed */
+static const uint8_t nvstore_zero_nonce[NVSTORE_AEAD_NONCE_LEN];
+
+void nvstore_crypt_free(NvstoreCrypt *c)
+{
+    if (c) {
+        nvstore_wipe(c, sizeof(*c));
+        g_free(c);
+    }
+}
+
+/*
+ * HMAC-SHA256 of the concatenation of @iov into @out, keyed with @key
+ * (32 octets)
+ */
+static bool nvstore_hmac(const uint8_t *key, const struct iovec *iov,
+                         size_t niov, uint8_t out[32], Error **errp)
+{
+    g_autoptr(QCryptoHmac) hmac = NULL;
+    size_t len = 32;
+
+    hmac = qcrypto_hmac_new(QCRYPTO_HASH_ALGO_SHA256, key, 32, errp);
+    return hmac && qcrypto_hmac_bytesv(hmac, iov, niov, &out, &len,
+                                       errp) == 0;
+}
+
+/*
+ * One 256-bit key from the master key: the KDF in counter mode of NIST
+ * SP 800-108r1 with HMAC-SHA256, one block,
+ * K = HMAC(master, [1]_32 || label || 0x00 || context || [256]_32)
+ */
+static bool nvstore_derive(NvstoreCrypt *c, const char *label,
+                           const uint8_t *context, size_t ncontext,
+                           uint8_t out[32], Error **errp)
+{
+    uint8_t one[4], bits[4], zero = 0;
+    struct iovec iov[] = {
+        { one, 4 },
+        { (void *)label, strlen(label) },
+        { &zero, 1 },
+        { (void *)context, ncontext },
+        { bits, 4 },
+    };
+
+    stl_be_p(one, 1);
+    stl_be_p(bits, 256);
+    return nvstore_hmac(c->master, iov, ARRAY_SIZE(iov), out, errp);
+}
+
+static NvstoreCrypt *nvstore_crypt_from_master(const uint8_t *master,
+                                               Error **errp)
+{
+    NvstoreCrypt *c = g_new0(NvstoreCrypt, 1);
+
+    memcpy(c->master, master, NVSTORE_MASTER_KEY_LEN);
+    if (!nvstore_derive(c, NVSTORE_LABEL_DIR, NULL, 0, c->dir_key, errp)) {
+        nvstore_crypt_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+NvstoreCrypt *nvstore_crypt_new(Error **errp)
+{
+    uint8_t master[NVSTORE_MASTER_KEY_LEN];
+    NvstoreCrypt *c;
+
+    if (!qcrypto_aead_supports(NVSTORE_AEAD)) {
+        error_setg(errp, "This QEMU cannot encrypt nvstore images: it has "
+                   "no AES-256-GCM");
+        return NULL;
+    }
+    if (qcrypto_random_bytes(master, sizeof(master), errp) < 0) {
+        return NULL;
+    }
+    c = nvstore_crypt_from_master(master, errp);
+    nvstore_wipe(master, sizeof(master));
+    return c;
+}
+
+/* ---- Key slots ----------------------------------------------------------- */
+
+/* The key that wraps the master key in @ks, from the secret @secret_id */
+static bool nvstore_keyslot_kek(const NvstoreKeySlot *ks,
+                                const char *secret_id, uint8_t kek[32],
+                                Error **errp)
+{
+    g_autofree uint8_t *secret = NULL;
+    size_t nsecret;
+    int ret;
+
+    if (qcrypto_secret_lookup(secret_id, &secret, &nsecret, errp) < 0) {
+        return false;
+    }
+    ret = qcrypto_pbkdf2(QCRYPTO_HASH_ALGO_SHA256, secret, nsecret,
+                         ks->salt, sizeof(ks->salt),
+                         be32_to_cpu(ks->iterations), kek, 32, errp);
+    nvstore_wipe(secret, nsecret);
+    return ret == 0;
+}
+
+int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
+                         uint64_t iter_time_ms, NvstoreKeySlot *ks,
+                         Error **errp)
+{
+    g_autoptr(QCryptoAead) aead = NULL;
+    g_autofree uint8_t *secret = NULL;
+    uint8_t kek[32];
+    uint64_t iters;
+    size_t nsecret;
+    int ret = -EINVAL;
+
+    memset(ks, 0, sizeof(*ks));
+    memcpy(ks->magic, NVSTORE_KEYSLOT_MAGIC, sizeof(ks->magic));
+    if (qcrypto_random_bytes(ks->salt, sizeof(ks->salt), errp) < 0) {
+        return -EIO;
+    }
+    if (qcrypto_secret_lookup(secret_id, &secret, &nsecret, errp) < 0) {
+        return -EINVAL;
+    }
+    iters = qcrypto_pbkdf2_count_iters(QCRYPTO_HASH_ALGO_SHA256, secret,
+                                       nsecret, ks->salt, sizeof(ks->salt),
+                                       32, errp);
+    nvstore_wipe(secret, nsecret);
+    if (!iters) {
+        return -EINVAL;
+    }
+    /* Iterations per second, scaled to @iter_time_ms */
+    if (iters > UINT64_MAX / MAX(iter_time_ms, 1)) {
+        iters = UINT32_MAX;
+    } else {
+        iters = iters * iter_time_ms / 1000;
+    }
+    iters = MIN(MAX(iters, NVSTORE_MIN_ITERATIONS), UINT32_MAX);
+    ks->iterations = cpu_to_be32(iters);
+
+    if (!nvstore_keyslot_kek(ks, secret_id, kek, errp)) {
+        goto out;
+    }
+    aead = qcrypto_aead_new(NVSTORE_AEAD, kek, sizeof(kek), errp);
+    if (!aead ||
+        qcrypto_aead_encrypt(aead, nvstore_zero_nonce,
+                             sizeof(nvstore_zero_nonce),
+                             (const uint8_t *)ks,
+                             offsetof(NvstoreKeySlot, wrapped_key),
+                             c->master, ks->wrapped_key,
+                             sizeof(ks->wrapped_key),
+                             ks->tag, sizeof(ks->tag), errp) < 0) {
+        goto out;
+    }
+    ks->keyslot_crc32c = cpu_to_be32(nvstore_crc(ks,
+                                     offsetof(NvstoreKeySlot,
+                                              keyslot_crc32c)));
+    trace_nvstore_keyslot_make(iters);
+    ret = 0;
+out:
+    nvstore_wipe(kek, sizeof(kek));
+    return ret;
+}
+
+bool nvstore_keyslot_in_use(const NvstoreKeySlot *ks)
+{
+    return !buffer_is_zero(ks, sizeof(*ks));
+}
+
+int nvstore_keyslot_check(const NvstoreKeySlot *ks, int i, Error **errp)
+{
+    if (memcmp(ks->magic, NVSTORE_KEYSLOT_MAGIC, sizeof(ks->magic)) ||
+        nvstore_crc(ks, offsetof(NvstoreKeySlot, keyslot_crc32c)) !=
+        be32_to_cpu(ks->keyslot_crc32c)) {
+        error_setg(errp, "Key slot %d is corrupt (bad magic or checksum)", i);
+        return -EINVAL;
+    }
+    if (!be32_to_cpu(ks->iterations) || ks->reserved) {
+        error_setg(errp, "Key slot %d is corrupt (invalid field)", i);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int nvstore_keyslot_open(const NvstoreKeySlot *ks, int i,
+                         const char *secret_id, NvstoreCrypt **crypt,
+                         Error **errp)
+{
+    g_autoptr(QCryptoAead) aead = NULL;
+    uint8_t kek[32], master[NVSTORE_MASTER_KEY_LEN];
+    Error *local_err = NULL;
+    int ret = -EINVAL;
+
+    *crypt = NULL;
+    if (nvstore_keyslot_check(ks, i, errp) < 0) {
+        return -EINVAL;
+    }
+    if (!nvstore_keyslot_kek(ks, secret_id, kek, errp)) {
+        return -EINVAL;
+    }
+    aead = qcrypto_aead_new(NVSTORE_AEAD, kek, sizeof(kek), errp);
+    if (!aead) {
+        goto out;
+    }
+    if (qcrypto_aead_decrypt(aead, nvstore_zero_nonce,
+                             sizeof(nvstore_zero_nonce),
+                             (const uint8_t *)ks,
+                             offsetof(NvstoreKeySlot, wrapped_key),
+                             ks->wrapped_key, master, sizeof(master),
+                             ks->tag, sizeof(ks->tag), &local_err) < 0) {
+        /* Not this secret's slot (or tampered with) */
+        error_free(local_err);
+        error_setg(errp, "Key slot %d does not open with secret '%s'", i,
+                   secret_id);
+        ret = -EACCES;
+        goto out;
+    }
+    *crypt = nvstore_crypt_from_master(master, errp);
+    ret = *crypt ? 0 : -EINVAL;
+out:
+    nvstore_wipe(kek, sizeof(kek));
+    nvstore_wipe(master, sizeof(master));
+    return ret;
+}
+
+/* ---- Blobs --------------------------------------------------------------- */
+
+/*
+ * The associated data of a blob's encryption: what binds the ciphertext
+ * to its entry (the spec's "BlobAD")
+ */
+static GByteArray *nvstore_blob_ad(const NvstoreEntry *e, uint64_t gen,
+                                   uint64_t len)
+{
+    GByteArray *ad = g_byte_array_new();
+    size_t name_len = e->name ? strlen(e->name) : 0;
+    size_t type_len = strlen(e->type);
+    uint8_t buf[8], has = e->has_realsize;
+
+    stq_be_p(buf, gen);
+    g_byte_array_append(ad, buf, 8);
+    stq_be_p(buf, len);
+    g_byte_array_append(ad, buf, 8);
+    g_byte_array_append(ad, &has, 1);
+    stq_be_p(buf, e->has_realsize ? e->realsize : 0);
+    g_byte_array_append(ad, buf, 8);
+    stw_be_p(buf, type_len);
+    g_byte_array_append(ad, buf, 2);
+    g_byte_array_append(ad, (const uint8_t *)e->type, type_len);
+    stw_be_p(buf, name_len);
+    g_byte_array_append(ad, buf, 2);
+    g_byte_array_append(ad, (const uint8_t *)(e->name ? e->name : ""),
+                        name_len);
+    return ad;
+}
+
+/* The AEAD of one blob's data, keyed from @salt */
+static QCryptoAead *nvstore_blob_aead(NvstoreCrypt *c, const uint8_t *salt,
+                                      Error **errp)
+{
+    uint8_t key[32];
+    QCryptoAead *aead = NULL;
+
+    if (nvstore_derive(c, NVSTORE_LABEL_BLOB, salt, NVSTORE_SEAL_SALT_LEN,
+                       key, errp)) {
+        aead = qcrypto_aead_new(NVSTORE_AEAD, key, sizeof(key), errp);
+    }
+    nvstore_wipe(key, sizeof(key));
+    return aead;
+}
+
+bool nvstore_crypt_seal(NvstoreCrypt *c, NvstoreEntry *e,
+                        const uint8_t *in, uint8_t *out, Error **errp)
+{
+    g_autoptr(QCryptoAead) aead = NULL;
+    g_autoptr(GByteArray) ad = NULL;
+    uint8_t sealed[NVSTORE_SEAL_LEN];
+
+    assert(e->has_extent);
+    if (qcrypto_random_bytes(sealed, NVSTORE_SEAL_SALT_LEN, errp) < 0) {
+        return false;
+    }
+    aead = nvstore_blob_aead(c, sealed, errp);
+    if (!aead) {
+        return false;
+    }
+    ad = nvstore_blob_ad(e, e->extent.generation, e->extent.length);
+    if (qcrypto_aead_encrypt(aead, nvstore_zero_nonce,
+                             sizeof(nvstore_zero_nonce), ad->data, ad->len,
+                             in, out, e->extent.length,
+                             sealed + NVSTORE_SEAL_SALT_LEN,
+                             NVSTORE_SEAL_TAG_LEN, errp) < 0) {
+        return false;
+    }
+    nvstore_entry_set_sealed(e, sealed);
+    return true;
+}
+
+int nvstore_crypt_unseal(NvstoreCrypt *c, NvstoreEntry *e, uint8_t *buf,
+                         size_t len, Error **errp)
+{
+    g_autoptr(QCryptoAead) aead = NULL;
+    g_autoptr(GByteArray) ad = NULL;
+    Error *local_err = NULL;
+
+    assert(e->has_extent && e->sealed && len == e->extent.length);
+    aead = nvstore_blob_aead(c, e->sealed, errp);
+    if (!aead) {
+        return -EIO;
+    }
+    ad = nvstore_blob_ad(e, e->extent.generation, len);
+    if (qcrypto_aead_decrypt(aead, nvstore_zero_nonce,
+                             sizeof(nvstore_zero_nonce), ad->data, ad->len,
+                             buf, buf, len, e->sealed + NVSTORE_SEAL_SALT_LEN,
+                             NVSTORE_SEAL_TAG_LEN, &local_err) < 0) {
+        error_free(local_err);
+        error_setg(errp, "Blob '%s' fails authentication: its data at "
+                   "offset %" PRIu64 " or its entry was changed by someone "
+                   "without the key", nvstore_entry_desc(e),
+                   e->extent.offset);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ---- The directory ------------------------------------------------------- */
+
+bool nvstore_crypt_dir_mac(NvstoreCrypt *c, uint64_t gen,
+                           const uint8_t *dir, size_t len,
+                           uint8_t mac[NVSTORE_DIR_MAC_LEN], Error **errp)
+{
+    uint8_t be_gen[8];
+    struct iovec iov[] = {
+        { be_gen, 8 },
+        { (void *)dir, len },
+    };
+
+    stq_be_p(be_gen, gen);
+    return nvstore_hmac(c->dir_key, iov, ARRAY_SIZE(iov), mac, errp);
+}
+
+bool nvstore_crypt_dir_verify(NvstoreCrypt *c, uint64_t gen,
+                              const uint8_t *dir, size_t len,
+                              const uint8_t *mac, Error **errp)
+{
+    uint8_t want[NVSTORE_DIR_MAC_LEN];
+    uint8_t diff = 0;
+    size_t i;
+
+    if (!nvstore_crypt_dir_mac(c, gen, dir, len, want, errp)) {
+        return false;
+    }
+    /* In constant time */
+    for (i = 0; i < NVSTORE_DIR_MAC_LEN; i++) {
+        diff |= want[i] ^ mac[i];
+    }
+    if (diff) {
+        error_setg(errp, "the directory of generation %" PRIu64 " fails "
+                   "authentication: it was changed by someone without the "
+                   "key", gen);
+        return false;
+    }
+    return true;
+}
