@@ -186,6 +186,14 @@ else
     cat "$LOG/bench-smoke.log"
     t_fail "bench: bench-nvstore pflash (see $LOG/bench-smoke.log)"
 fi
+# Encrypted against plain images, tiny (ten rounds of one update)
+if "$B/gcc/tests/bench/bench-nvstore" encrypt "$B/bench-smoke" 10 \
+       >"$LOG/bench-smoke-encrypt.log" 2>&1; then
+    t_pass "bench: bench-nvstore encrypt, 10 updates"
+else
+    cat "$LOG/bench-smoke-encrypt.log"
+    t_fail "bench: bench-nvstore encrypt (see $LOG/bench-smoke-encrypt.log)"
+fi
 
 step "fuzz smoke runs: the directory decoder and the driver"
 for t in nvstore-dir-fuzz nvstore-fuzz; do

@@ -34,6 +34,9 @@
 #include "qemu/main-loop.h"
 #include "qemu/cutils.h"
 #include "qemu/units.h"
+#include "qemu/module.h"
+#include "qom/object.h"
+#include "crypto/pbkdf.h"
 #include <malloc.h>
 
 static int64_t now_ns(void)
@@ -57,8 +60,16 @@ static void print_stats(const char *name, int64_t *t, int n)
 }
 
 /*
+ * The ID of the secret object of encrypted images, or NULL: images are
+ * then created and opened unencrypted
+ */
+static const char *bench_key;
+
+/*
  * An nvstore image at @path, raw or inside qcow2, opened read-write; the
- * file's aio mode from $BENCH_NVSTORE_AIO (threads, native, io_uring)
+ * file's aio mode from $BENCH_NVSTORE_AIO (threads, native, io_uring);
+ * encrypted with @bench_key, if set (PBKDF2 calibrated to 1 ms: its
+ * cost is reported apart)
  */
 static BlockBackend *nvs_open(const char *path, bool qcow2, bool create)
 {
@@ -68,9 +79,16 @@ static BlockBackend *nvs_open(const char *path, bool qcow2, bool create)
     if (aio) {
         qdict_put_str(options, qcow2 ? "file.file.aio" : "file.aio", aio);
     }
+    if (bench_key) {
+        qdict_put_str(options, "encrypt.key-secret", bench_key);
+    }
 
     if (create) {
-        g_autofree char *opts = g_strdup(qcow2 ? "container=qcow2" : "");
+        g_autofree char *opts = g_strdup_printf(
+            "%s%s%s", qcow2 ? "container=qcow2" : "",
+            qcow2 && bench_key ? "," : "",
+            bench_key ? "encrypt.key-secret=bench-key,encrypt.iter-time=1" :
+            "");
 
         bdrv_img_create(path, "nvstore", NULL, NULL, opts, UINT64_C(-1), 0,
                         true, &error_abort);
@@ -525,10 +543,94 @@ static int cmd_pflash(const char *dir, int n, int runs)
     return 0;
 }
 
+/*
+ * Encrypted vs not, in interleaved rounds: a durable 64 KiB update of a
+ * raw image, and open + list of an image of 100 TPM-sized blobs (key
+ * slot calibrated to 1 ms); then the cost of that key slot's PBKDF2,
+ * which iter-time sets at create, apart
+ */
+static int cmd_encrypt(const char *dir, int n)
+{
+    static const char *const keys[] = { NULL, "bench-key" };
+    int per = MAX(n / BENCH_ROUNDS, 1), total = per * BENCH_ROUNDS;
+    int64_t *t[2], *o[2];
+    uint8_t data[1346];
+    uint32_t iters = 0;
+    int r, k, j;
+
+    object_new_with_props("secret", object_get_objects_root(), "bench-key",
+                          &error_abort, "data", "bench", NULL);
+    memset(data, 0xa5, sizeof(data));
+    for (k = 0; k < 2; k++) {
+        t[k] = g_new(int64_t, total);
+        o[k] = g_new(int64_t, BENCH_ROUNDS * 5);
+    }
+    for (r = 0; r < BENCH_ROUNDS; r++) {
+        for (k = 0; k < 2; k++) {
+            g_autofree char *path = g_strdup_printf("%s/enc.nvs", dir);
+            g_auto(GStrv) names = NULL;
+            BlockBackend *blk;
+
+            bench_key = keys[k];
+            bench_nvstore(dir, false, 64 * KiB, per, t[k] + r * per);
+            blk = create_blobs(path, 100, true, data, sizeof(data), &names);
+            blk_unref(blk);
+            if (bench_key) {
+                /* The PBKDF2 iterations of key slot 0, as calibrated */
+                int fd = open(path, O_RDONLY);
+                uint8_t be[4];
+
+                g_assert(fd >= 0);
+                g_assert(pread(fd, be, 4, NVSTORE_KEYSLOT_OFFSET(0) + 8) == 4);
+                close(fd);
+                iters = ldl_be_p(be);
+            }
+            for (j = 0; j < 5; j++) {
+                g_auto(GStrv) list = NULL;
+                int64_t start = now_ns();
+
+                blk = nvs_open(path, false, false);
+                list = nvstore_blob_list(blk, &error_abort);
+                o[k][r * 5 + j] = now_ns() - start;
+                g_assert_cmpint(g_strv_length(list), ==, 100);
+                blk_unref(blk);
+            }
+            unlink(path);
+        }
+    }
+    bench_key = NULL;
+    print_stats("encrypt-update-plain 65536", t[0], total);
+    print_stats("encrypt-update-aes256gcm 65536", t[1], total);
+    print_stats("encrypt-open-plain 100", o[0], BENCH_ROUNDS * 5);
+    print_stats("encrypt-open-aes256gcm 100", o[1], BENCH_ROUNDS * 5);
+    /* What the key slot of these images costs at open */
+    for (j = 0; j < BENCH_ROUNDS * 5; j++) {
+        uint8_t salt[32] = { 0 }, out[32];
+        int64_t start = now_ns();
+
+        qcrypto_pbkdf2(QCRYPTO_HASH_ALGO_SHA256, (const uint8_t *)"bench", 5,
+                       salt, sizeof(salt), iters, out, sizeof(out),
+                       &error_abort);
+        o[0][j] = now_ns() - start;
+    }
+    printf("encrypt-pbkdf2-iterations %" PRIu32 " 0 0\n", iters);
+    print_stats("encrypt-pbkdf2", o[0], BENCH_ROUNDS * 5);
+    for (k = 0; k < 2; k++) {
+        g_free(t[k]);
+        g_free(o[k]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
+    module_call_init(MODULE_INIT_QOM);
     qemu_init_main_loop(&error_abort);
+
+    if (argc == 4 && !strcmp(argv[1], "encrypt")) {
+        return cmd_encrypt(argv[2], atoi(argv[3]));
+    }
 
     if (argc == 4 && !strcmp(argv[1], "update")) {
         return cmd_update(argv[2], atoi(argv[3]));
@@ -552,7 +654,8 @@ int main(int argc, char **argv)
         return cmd_pflash(argv[2], atoi(argv[3]), atoi(argv[4]));
     }
     fprintf(stderr, "usage: %s update DIR COUNT | flushes DIR KIND SIZE "
-            "COUNT | scale DIR | dir DIR | pflash DIR WRITES RUNS\n",
+            "COUNT | scale DIR | dir DIR | pflash DIR WRITES RUNS | "
+            "encrypt DIR COUNT\n",
             argv[0]);
     return 2;
 }
