@@ -164,23 +164,28 @@ int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
     if (qcrypto_random_bytes(ks->salt, sizeof(ks->salt), errp) < 0) {
         return -EIO;
     }
-    if (qcrypto_secret_lookup(secret_id, &secret, &nsecret, errp) < 0) {
-        return -EINVAL;
-    }
-    iters = qcrypto_pbkdf2_count_iters(QCRYPTO_HASH_ALGO_SHA256, secret,
-                                       nsecret, ks->salt, sizeof(ks->salt),
-                                       32, errp);
-    nvstore_wipe(secret, nsecret);
-    if (!iters) {
-        return -EINVAL;
-    }
-    /* Iterations per second, scaled to @iter_time_ms */
-    if (iters > UINT64_MAX / MAX(iter_time_ms, 1)) {
-        iters = UINT32_MAX;
+    if (!iter_time_ms) {
+        /* The fewest iterations, without calibrating (tests) */
+        iters = NVSTORE_MIN_ITERATIONS;
     } else {
-        iters = iters * iter_time_ms / 1000;
+        if (qcrypto_secret_lookup(secret_id, &secret, &nsecret, errp) < 0) {
+            return -EINVAL;
+        }
+        iters = qcrypto_pbkdf2_count_iters(QCRYPTO_HASH_ALGO_SHA256, secret,
+                                           nsecret, ks->salt,
+                                           sizeof(ks->salt), 32, errp);
+        nvstore_wipe(secret, nsecret);
+        if (!iters) {
+            return -EINVAL;
+        }
+        /* Iterations per second, scaled to @iter_time_ms */
+        if (iters > UINT64_MAX / iter_time_ms) {
+            iters = UINT32_MAX;
+        } else {
+            iters = iters * iter_time_ms / 1000;
+        }
+        iters = MIN(MAX(iters, NVSTORE_MIN_ITERATIONS), UINT32_MAX);
     }
-    iters = MIN(MAX(iters, NVSTORE_MIN_ITERATIONS), UINT32_MAX);
     ks->iterations = cpu_to_be32(iters);
 
     if (!nvstore_keyslot_kek(ks, secret_id, kek, errp)) {

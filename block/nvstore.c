@@ -700,9 +700,14 @@ nvstore_amend_options(BlockDriverState *bs, QemuOpts *opts,
 
 /* ---- qemu-img measure ---------------------------------------------------- */
 
-/* Space of @dir's encoding with extents of the largest values */
-static uint64_t nvstore_measure_dir(NvstoreDir *dir, Error **errp)
+/*
+ * Space of @dir's encoding with extents of the largest values; if
+ * @encrypted, with every blob sealed and the authentication code
+ */
+static uint64_t nvstore_measure_dir(NvstoreDir *dir, bool encrypted,
+                                    Error **errp)
 {
+    static const uint8_t seal[NVSTORE_SEAL_LEN];
     g_autofree uint8_t *enc = NULL;
     size_t len;
     guint i;
@@ -721,8 +726,14 @@ static uint64_t nvstore_measure_dir(NvstoreDir *dir, Error **errp)
         if (ext.length && !nvstore_entry_set_extent(e, &ext, errp)) {
             return 0;
         }
+        if (ext.length && encrypted) {
+            nvstore_entry_set_sealed(e, seal);
+        }
     }
     enc = nvstore_dir_encode(dir, &len, errp);
+    if (encrypted) {
+        len += NVSTORE_DIR_MAC_LEN;
+    }
     return enc ? ROUND_UP(len, NVSTORE_ALIGN) : 0;
 }
 
@@ -794,7 +805,9 @@ static BlockMeasureInfo *nvstore_measure(QemuOpts *opts,
             data += ROUND_UP(nvstore_entry_data_size(e), NVSTORE_ALIGN);
         }
     }
-    meta = nvstore_measure_dir(dir, errp);
+    meta = nvstore_measure_dir(dir, opts &&
+                               qemu_opt_get(opts, NVSTORE_OPT_KEY_SECRET),
+                               errp);
     if (!meta) {
         return NULL;
     }

@@ -30,10 +30,11 @@ targets=("$@")
     >/dev/null
 
 # The seeds of the driver target: a control byte (bit 0: fix the
-# checksums, see nvstore-fuzz.c) and an image
+# checksums; bit 1: open with the key, see nvstore-fuzz.c) and an image
 driver_seeds() {
     local s=$1 img=$1/image.nvs n=0
     local q=$B/gcc
+    local key="secret,id=k,data=fuzz"
     rm -rf "$s"
     mkdir -p "$s"
     seed() {
@@ -41,6 +42,13 @@ driver_seeds() {
         printf '\000' >"$s/$n-$1"
         cat "$img" >>"$s/$n-$1"
         printf '\001' >"$s/$n-$1-fix"
+        cat "$img" >>"$s/$n-$1-fix"
+    }
+    seed_enc() {
+        n=$((n + 1))
+        printf '\002' >"$s/$n-$1"
+        cat "$img" >>"$s/$n-$1"
+        printf '\003' >"$s/$n-$1-fix"
         cat "$img" >>"$s/$n-$1-fix"
     }
     "$q/qemu-img" create -q -f nvstore "$img"
@@ -57,6 +65,18 @@ driver_seeds() {
     seed replaced
     "$q/qemu-img" amend -q -f nvstore -o delete-blob=tpm2-00.permall "$img"
     seed deleted
+    rm -f "$img"
+    # Encrypted, the key slot at the fewest iterations (1000)
+    local eopts="driver=nvstore,encrypt.key-secret=k,file.filename=$img"
+    "$q/qemu-img" create -q -f nvstore --object "$key" \
+        -o encrypt.key-secret=k,encrypt.iter-time=0 "$img"
+    seed_enc encrypted-empty
+    "$q/qemu-io" --object "$key" --image-opts \
+        "$eopts,blob=tpm2-00.permall,blob-type=tpm" \
+        -c 'truncate 1346' -c 'write -q -P 0x22 0 1346' >/dev/null
+    "$q/qemu-io" --object "$key" --image-opts "$eopts,blob=vars" \
+        -c 'truncate 6000' -c 'write -q -P 0x33 0 6000' >/dev/null
+    seed_enc encrypted-two-blobs
     rm -f "$img"
 }
 

@@ -293,7 +293,7 @@ step "ASan+UBSan: the driver's unit tests and iotests, the TPM, sanitizer build"
 # emulator: the libtpms qtest (restarts, a failing flush, savevm/loadvm,
 # a second instance, migration) and the iotests that start VMs (the TPM
 # killed, pflash and the TPM through savevm/loadvm and migration, an
-# iothread).  LeakSanitizer skips two leaks of upstream QEMU's
+# iothread, an encrypted image with its tampering cases).  LeakSanitizer skips two leaks of upstream QEMU's
 # migration code (project/lsan-suppressions.txt).  Sanitizer messages go to files (log_path),
 # not into the iotests' output; anything in them but ASan's warnings
 # about coroutine stacks (every process that runs a coroutine logs the
@@ -311,26 +311,27 @@ rm -rf "$SAN"
 mkdir -p "$SAN"
 if "$top/project/build.sh" clang qemu-img qemu-io tests/unit/test-nvstore \
        tests/unit/test-nvstore-dir tests/unit/test-crc32c \
-       qemu-system-x86_64 tests/qtest/tpm-libtpms-test \
+       tests/unit/test-crypto-aead qemu-system-x86_64 tests/qtest/tpm-libtpms-test \
        >"$LOG/build-sanitizers.log" 2>&1; then
     t_pass "build: clang ASan+UBSan qemu-img, qemu-io, qemu-system-x86_64, unit tests, libtpms qtest"
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$SAN/log
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SAN/log
     export LSAN_OPTIONS=suppressions=$top/project/lsan-suppressions.txt
-    for t in test-crc32c test-nvstore-dir test-nvstore; do
+    for t in test-crc32c test-crypto-aead test-nvstore-dir test-nvstore; do
         NVSTORE_CRASH_ITERATIONS=200 run_gtest "$t" unit clang
     done
     QEMU_PROG=$B/gcc/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
     QSD_PROG=$B/gcc/storage-daemon/qemu-storage-daemon IOTESTS_FLAVOR=clang \
         run_iotests nvstore-asan -nvstore nvstore-basic nvstore-children \
             nvstore-snapshot nvstore-faults nvstore-corrupt nvstore-hostile \
-            nvstore-salvage nvstore-modes
+            nvstore-salvage nvstore-modes nvstore-encrypt-spec
     QTEST_QEMU_BINARY=$B/clang/qemu-system-x86_64 \
     QTEST_QEMU_IMG=$B/gcc/qemu-img run_gtest tpm-libtpms-test qtest clang
     QEMU_PROG=$B/clang/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
     QSD_PROG=$B/gcc/storage-daemon/qemu-storage-daemon IOTESTS_FLAVOR=clang \
         run_iotests nvstore-asan-vm -nvstore nvstore-tpm-kill nvstore-pflash \
-            nvstore-blob-vm nvstore-savevm nvstore-migrate nvstore-iothread
+            nvstore-blob-vm nvstore-savevm nvstore-migrate nvstore-iothread \
+            nvstore-encrypt
     unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
     logs=0
     reports=()

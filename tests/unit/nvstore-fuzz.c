@@ -21,6 +21,13 @@
  * the fuzzer's mutations reach the directory decoder and what the driver
  * does with a directory it accepts.  Extent checksums stay as they are.
  *
+ * When bit 1 is set, the image is opened as an encrypted one, with the
+ * secret of the seeds' key slots ("fuzz"); with bit 0 too, the harness
+ * opens key slot 0 with it and recomputes each slot's directory
+ * authentication code before the checksums, so that mutated directories
+ * reach the decoder and the decryption of blobs (each blob's tag and
+ * associated data still bind its ciphertext).
+ *
  * project/fuzz.sh builds and runs it (built only in the clang build).
  */
 
@@ -33,7 +40,12 @@
 #include "block/nvstore-format.h"
 #include "qobject/qdict.h"
 #include "system/block-backend.h"
+#include "qemu/module.h"
+#include "qom/object.h"
+#include "block/nvstore-int.h"
 #include "nvstore-ramdisk.h"
+
+#define FUZZ_SECRET "fuzz-key"
 
 /* Room for the image to grow when a commit writes past its end */
 #define FUZZ_GROWTH (4 * 1024 * 1024)
@@ -41,6 +53,54 @@
 static uint32_t fuzz_crc(const uint8_t *buf, size_t len)
 {
     return crc32c(0xffffffff, buf, len);
+}
+
+/*
+ * Where slot @i of @img (@len octets) says its directory is, if the slot
+ * and the directory are within @img
+ */
+static bool slot_dir(uint8_t *img, size_t len, int i, uint64_t *off,
+                     uint64_t *dlen)
+{
+    uint8_t *s = img + NVSTORE_SLOT_OFFSET(i);
+
+    if (len < NVSTORE_SLOT_OFFSET(i) + sizeof(NvstoreSlot)) {
+        return false;
+    }
+    *off = ldq_be_p(s + offsetof(NvstoreSlot, dir_offset));
+    *dlen = ldq_be_p(s + offsetof(NvstoreSlot, dir_length));
+    return *off <= len && *dlen <= len - *off;
+}
+
+/*
+ * Encrypted images: make each slot's directory authentication code hold,
+ * with the master key that key slot 0 wraps
+ */
+static void fix_macs(uint8_t *img, size_t len)
+{
+    NvstoreCrypt *crypt = NULL;
+    int i;
+
+    if (len < NVSTORE_KEYSLOT_OFFSET(0) + sizeof(NvstoreKeySlot) ||
+        nvstore_keyslot_open((NvstoreKeySlot *)(img +
+                                                NVSTORE_KEYSLOT_OFFSET(0)),
+                             0, FUZZ_SECRET, &crypt, NULL) < 0) {
+        return;
+    }
+    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
+        uint64_t off, dlen;
+
+        if (slot_dir(img, len, i, &off, &dlen) &&
+            dlen >= NVSTORE_DIR_MAC_LEN) {
+            dlen -= NVSTORE_DIR_MAC_LEN;
+            nvstore_crypt_dir_mac(crypt,
+                                  ldq_be_p(img + NVSTORE_SLOT_OFFSET(i) +
+                                           offsetof(NvstoreSlot,
+                                                    generation)),
+                                  img + off, dlen, img + off + dlen, NULL);
+        }
+    }
+    nvstore_crypt_free(crypt);
 }
 
 /* Make the checksums of the header, the slots and their directories hold */
@@ -59,9 +119,7 @@ static void fix_checksums(uint8_t *img, size_t len)
         if (len < NVSTORE_SLOT_OFFSET(i) + sizeof(NvstoreSlot)) {
             break;
         }
-        off = ldq_be_p(s + offsetof(NvstoreSlot, dir_offset));
-        dlen = ldq_be_p(s + offsetof(NvstoreSlot, dir_length));
-        if (off <= len && dlen <= len - off) {
+        if (slot_dir(img, len, i, &off, &dlen)) {
             stl_be_p(s + offsetof(NvstoreSlot, dir_crc32c),
                      fuzz_crc(img + off, dlen));
         }
@@ -69,6 +127,9 @@ static void fix_checksums(uint8_t *img, size_t len)
                  fuzz_crc(s, offsetof(NvstoreSlot, slot_crc32c)));
     }
 }
+
+/* Whether this input opens the image with the key */
+static bool fuzz_encrypted;
 
 static BlockBackend *fuzz_open(NvstoreRamdisk *disk, int flags)
 {
@@ -79,6 +140,9 @@ static BlockBackend *fuzz_open(NvstoreRamdisk *disk, int flags)
     bs = nvstore_ramdisk_open(disk, "fuzz-disk", flags, &error_abort);
     qdict_put_str(options, "driver", "nvstore");
     qdict_put_str(options, "file", "fuzz-disk");
+    if (fuzz_encrypted) {
+        qdict_put_str(options, "encrypt.key-secret", FUZZ_SECRET);
+    }
     blk = blk_new_open(NULL, NULL, options, flags, NULL);
     bdrv_unref(bs);
     return blk;
@@ -210,7 +274,10 @@ static BdrvCheckResult check(BlockBackend *blk, BdrvCheckMode fix)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     bdrv_init();
+    module_call_init(MODULE_INIT_QOM);
     qemu_init_main_loop(&error_abort);
+    object_new_with_props("secret", object_get_objects_root(), FUZZ_SECRET,
+                          &error_abort, "data", "fuzz", NULL);
     return 0;
 }
 
@@ -225,6 +292,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     img = g_memdup2(data + 1, size - 1);
+    fuzz_encrypted = data[0] & 2;
+    if ((data[0] & 3) == 3) {
+        fix_macs(img, size - 1);
+    }
     if (data[0] & 1) {
         fix_checksums(img, size - 1);
     }

@@ -18,6 +18,8 @@
 #include "qemu/main-loop.h"
 #include "qemu/cutils.h"
 #include "qemu/option.h"
+#include "qemu/module.h"
+#include "qom/object.h"
 #include "nvstore-ramdisk.h"
 
 static char *create_image(void)
@@ -858,6 +860,9 @@ static GByteArray *pc_contents(GRand *rand)
 }
 
 /* Open an nvstore node over @disk */
+/* The secret that opens the images of pc_open(), or NULL */
+static const char *pc_key;
+
 static BlockBackend *pc_open(NvstoreRamdisk *disk, int flags, Error **errp)
 {
     static unsigned nb_disks;
@@ -868,6 +873,9 @@ static BlockBackend *pc_open(NvstoreRamdisk *disk, int flags, Error **errp)
 
     bs = nvstore_ramdisk_open(disk, node, flags, &error_abort);
     qdict_put_str(options, "driver", "nvstore");
+    if (pc_key) {
+        qdict_put_str(options, "encrypt.key-secret", pc_key);
+    }
     if (pc_qcow2) {
         qdict_put_str(options, "file.driver", "qcow2");
         qdict_put_str(options, "file.file", node);
@@ -1994,22 +2002,30 @@ static void test_group_commit_power_cut(void)
  * blobs, or "b" alone, and checks clean (leaks aside, which -r repairs).
  */
 static uint64_t amend_run(GByteArray *image, uint64_t cut, GRand *rand,
-                          GByteArray **after)
+                          GByteArray **after, const char *key,
+                          const char *const *options)
 {
     NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
                                                PC_DISK_MAX);
-    BlockBackend *blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
-    BlockDriverState *bs = blk_bs(blk);
+    BlockBackend *blk;
+    BlockDriverState *bs;
     QemuOpts *opts = qemu_opts_create(bdrv_find_format("nvstore")->amend_opts,
                                       NULL, 0, &error_abort);
-    uint64_t before = nvstore_ramdisk_requests(disk);
+    uint64_t before;
     Error *err = NULL;
-    int ret;
+    int i, ret;
 
+    pc_key = key;
+    blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+    pc_key = NULL;
+    bs = blk_bs(blk);
+    before = nvstore_ramdisk_requests(disk);
     if (cut) {
         nvstore_ramdisk_cut_power(disk, before + cut, rand);
     }
-    qemu_opt_set(opts, "delete-blob", "a", &error_abort);
+    for (i = 0; options[i]; i += 2) {
+        qemu_opt_set(opts, options[i], options[i + 1], &error_abort);
+    }
     bdrv_graph_rdlock_main_loop();
     ret = bdrv_amend_options(bs, opts, NULL, NULL, false, &err);
     bdrv_graph_rdunlock_main_loop();
@@ -2027,6 +2043,8 @@ static uint64_t amend_run(GByteArray *image, uint64_t cut, GRand *rand,
     nvstore_ramdisk_free(disk);
     return before;
 }
+
+static const char *const amend_delete_a[] = { "delete-blob", "a", NULL };
 
 static void test_amend_power_cut(void)
 {
@@ -2048,7 +2066,7 @@ static void test_amend_power_cut(void)
         image = g_byte_array_ref(nvstore_ramdisk_contents(disk));
         nvstore_ramdisk_free(disk);
     }
-    n = amend_run(image, 0, rand, &done);
+    n = amend_run(image, 0, rand, &done, NULL, amend_delete_a);
     g_assert_cmpuint(n, >, 0);
     for (k = 1; k <= n * 10; k++) {
         g_autoptr(GByteArray) crash = NULL;
@@ -2059,7 +2077,7 @@ static void test_amend_power_cut(void)
         size_t len;
         int ret;
 
-        amend_run(image, (k - 1) % n + 1, rand, &crash);
+        amend_run(image, (k - 1) % n + 1, rand, &crash, NULL, amend_delete_a);
         disk = nvstore_ramdisk_new(crash->data, crash->len, PC_DISK_MAX);
         blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
         assert_blob(blk, "b", b);
@@ -2083,6 +2101,102 @@ static void test_amend_power_cut(void)
     g_test_message("amend: %" PRIu64 " requests, each cut ten times: %u "
                    "left a and b, %u b alone", n, counts[0], counts[1]);
     g_assert_cmpuint(counts[0], >, 0);
+}
+
+/*
+ * Key rotation of an encrypted image (qemu-img amend -o
+ * encrypt.old-secret=old,encrypt.new-secret=new), the power cut at each
+ * of its requests, ten times each: the image opens with the old secret,
+ * the new one or both, never with neither, and blob "a" reads as written
+ * with whichever opens it.  (A torn key slot sector fails its checksum;
+ * the other key slot is in another sector.)
+ */
+static const char *const amend_rekey[] = {
+    "encrypt.old-secret", "key-old", "encrypt.new-secret", "key-new",
+    "encrypt.iter-time", "0", NULL
+};
+
+/* Whether secret @key opens the image @image, whose blob "a" is @a */
+static bool rekey_opens(GByteArray *image, const char *key, GByteArray *a)
+{
+    NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    BlockBackend *blk;
+    Error *err = NULL;
+
+    pc_key = key;
+    blk = pc_open(disk, BDRV_O_RDWR, &err);
+    pc_key = NULL;
+    if (blk) {
+        BdrvCheckResult res;
+
+        assert_blob(blk, "a", a);
+        pc_check(blk, &res, 0);
+        g_assert_cmpint(res.corruptions, ==, 0);
+        blk_unref(blk);
+    } else {
+        g_assert_nonnull(strstr(error_get_pretty(err), "key slot"));
+        error_free(err);
+    }
+    nvstore_ramdisk_free(disk);
+    return blk;
+}
+
+static void test_rekey_power_cut(void)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(g_test_rand_int());
+    g_autoptr(GByteArray) a = pattern(5000, 0xa0);
+    g_autoptr(GByteArray) image = NULL;
+    g_autoptr(GByteArray) done = NULL;
+    unsigned counts[3] = { 0, 0, 0 };
+    uint64_t n, k;
+
+    {
+        g_autofree char *path = NULL;
+        int fd = g_file_open_tmp("nvstore-test-XXXXXX", &path, NULL);
+        g_autofree char *buf = NULL;
+        g_autofree char *opts =
+            g_strdup("encrypt.key-secret=key-old,encrypt.iter-time=0");
+        NvstoreRamdisk *disk;
+        BlockBackend *blk;
+        gsize len;
+
+        g_assert_cmpint(fd, >=, 0);
+        close(fd);
+        bdrv_img_create(path, "nvstore", NULL, NULL, opts, UINT64_C(-1), 0,
+                        true, &error_abort);
+        g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+        unlink(path);
+        disk = nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
+        pc_key = "key-old";
+        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+        pc_key = NULL;
+        put(blk, "a", NVSTORE_BLOB_TYPE_RAW, a);
+        blk_unref(blk);
+        image = g_byte_array_ref(nvstore_ramdisk_contents(disk));
+        nvstore_ramdisk_free(disk);
+    }
+    n = amend_run(image, 0, rand, &done, "key-old", amend_rekey);
+    /* Two writes and two flushes */
+    g_assert_cmpuint(n, ==, 4);
+    g_assert_false(rekey_opens(done, "key-old", a));
+    g_assert_true(rekey_opens(done, "key-new", a));
+    for (k = 1; k <= n * 10; k++) {
+        g_autoptr(GByteArray) crash = NULL;
+        bool old, new;
+
+        amend_run(image, (k - 1) % n + 1, rand, &crash, "key-old",
+                  amend_rekey);
+        old = rekey_opens(crash, "key-old", a);
+        new = rekey_opens(crash, "key-new", a);
+        g_assert_true(old || new);
+        counts[old && new ? 2 : new ? 1 : 0]++;
+    }
+    g_test_message("key rotation: %" PRIu64 " requests, each cut ten times: "
+                   "%u opened with the old secret only, %u with the new "
+                   "only, %u with both", n, counts[0], counts[1], counts[2]);
+    g_assert_cmpuint(counts[0], >, 0);
+    g_assert_cmpuint(counts[2], >, 0);
 }
 
 /*
@@ -2161,7 +2275,12 @@ static void test_concurrent_users(void)
 int main(int argc, char **argv)
 {
     bdrv_init();
+    module_call_init(MODULE_INIT_QOM);
     qemu_init_main_loop(&error_abort);
+    object_new_with_props("secret", object_get_objects_root(), "key-old",
+                          &error_abort, "data", "old", NULL);
+    object_new_with_props("secret", object_get_objects_root(), "key-new",
+                          &error_abort, "data", "new", NULL);
     if (argc == 4 && !strcmp(argv[1], "--crash-writer")) {
         return crash_writer(argv[2], g_ascii_strtoull(argv[3], NULL, 10),
                             STDOUT_FILENO);
@@ -2194,5 +2313,6 @@ int main(int argc, char **argv)
                     test_group_commit_power_cut);
     g_test_add_func("/nvstore/concurrent-users", test_concurrent_users);
     g_test_add_func("/nvstore/amend-power-cut", test_amend_power_cut);
+    g_test_add_func("/nvstore/rekey-power-cut", test_rekey_power_cut);
     return g_test_run();
 }
