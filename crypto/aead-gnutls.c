@@ -79,29 +79,23 @@ static int qcrypto_aead_gnutls_decrypt(QCryptoAead *aead,
                                        size_t len, const uint8_t *tag,
                                        size_t ntag, Error **errp)
 {
-    /* gnutls reads the tag after the ciphertext; @out only if it matches */
+    /* gnutls reads the tag after the ciphertext */
     g_autofree uint8_t *buf = g_malloc(len + ntag);
-    g_autofree uint8_t *plain = g_malloc(MAX(len, 1));
-    size_t plain_len = len;
+    size_t out_len = len;
     int err;
 
     memcpy(buf, in, len);
     memcpy(buf + len, tag, ntag);
     err = gnutls_aead_cipher_decrypt(aead->opaque, nonce, nnonce, ad, nad,
-                                     ntag, buf, len + ntag, plain,
-                                     &plain_len);
+                                     ntag, buf, len + ntag, out, &out_len);
     if (err == GNUTLS_E_DECRYPTION_FAILED) {
-        error_setg(errp, "AEAD authentication failed: the data, the "
-                   "associated data, the nonce or the tag was changed, or "
-                   "the key is wrong");
-        return -1;
+        return -EBADMSG;
     }
-    if (err != 0 || plain_len != len) {
+    if (err != 0 || out_len != len) {
         error_setg(errp, "AEAD decryption failed: %s",
                    err ? gnutls_strerror(err) : "short output");
         return -1;
     }
-    memcpy(out, plain, len);
     return 0;
 }
 

@@ -133,10 +133,24 @@ int qcrypto_aead_decrypt(QCryptoAead *aead,
                          Error **errp)
 {
     QCryptoAeadDriver *drv = aead->driver;
+    g_autofree uint8_t *plain = NULL;
+    int ret;
 
     if (!qcrypto_aead_check_lens(aead, nnonce, ntag, errp)) {
         return -1;
     }
-    return drv->decrypt(aead, nonce, nnonce, ad, nad, in, out, len, tag,
-                        ntag, errp);
+    /* Nothing reaches @out unless the tag matches */
+    plain = g_malloc(MAX(len, 1));
+    ret = drv->decrypt(aead, nonce, nnonce, ad, nad, in, plain, len, tag,
+                       ntag, errp);
+    if (ret == -EBADMSG) {
+        error_setg(errp, "AEAD authentication failed: the data, the "
+                   "associated data, the nonce or the tag was changed, or "
+                   "the key is wrong");
+    }
+    if (ret < 0) {
+        return -1;
+    }
+    memcpy(out, plain, len);
+    return 0;
 }

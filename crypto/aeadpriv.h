@@ -13,7 +13,10 @@ typedef struct QCryptoAeadDriver QCryptoAeadDriver;
 
 /*
  * The generic code (aead.c) has checked every length: the nonce's, the
- * key's and the tag's are those of the algorithm
+ * key's and the tag's are those of the algorithm.  @decrypt writes to a
+ * buffer of the generic code, which copies it to the caller's only if
+ * the tag matches; it returns -EBADMSG, without setting @errp, if the
+ * tag does not match, and -1 with @errp set on any other failure.
  */
 struct QCryptoAeadDriver {
     int (*encrypt)(QCryptoAead *aead,

@@ -17,6 +17,8 @@ flavor=${1:-gcc}
 shift || true
 OBJ=$B/$flavor
 
+# nettle and gcrypt: small builds for the crypto backends that gnutls
+# takes the place of in the others (project/crypto-backends.sh)
 # linux-io-uring: files can be opened with aio=io_uring, which submits
 # I/O from the event loop instead of handing each request to a worker
 # thread (bench/run.py measures nvstore's updates both ways)
@@ -28,12 +30,20 @@ opts=(
     --enable-werror
     --disable-install-blobs --disable-docs
 )
+small=(
+    --python=/usr/bin/python3 --disable-system --disable-user
+    --enable-tools --disable-docs --disable-install-blobs --enable-werror
+    --disable-gnutls
+)
 case $flavor in
 gcc)   ;;
+nettle) opts=("${small[@]}" --enable-nettle --disable-gcrypt) ;;
+gcrypt) opts=("${small[@]}" --disable-nettle --enable-gcrypt) ;;
 clang) opts+=(--cc=clang-19 --cxx=clang++-19 --objcc=clang-19
              --enable-asan --enable-ubsan
              "--extra-cflags=-fno-sanitize-recover=undefined -fsanitize=fuzzer-no-link") ;;
-*)     echo "build: unknown flavor $flavor (gcc or clang)" >&2; exit 1 ;;
+*)     echo "build: unknown flavor $flavor (gcc, clang, nettle or gcrypt)" >&2
+       exit 1 ;;
 esac
 
 # ccache through its masquerade directory: QEMU's configure hands meson

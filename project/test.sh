@@ -136,6 +136,21 @@ for t in test-crc32c test-nvstore-dir test-nvstore-dir-asn1 test-nvstore \
     run_gtest "$t"
 done
 
+step "the AEAD API's nettle and libgcrypt backends"
+# The main build's crypto library is gnutls; QEMU built without it uses
+# nettle, or libgcrypt, and so does the AEAD API.  Two small builds (no
+# emulator) run its test with each.
+for flavor in nettle gcrypt; do
+    if "$top/project/build.sh" $flavor tests/unit/test-crypto-aead \
+           >"$LOG/build-$flavor.log" 2>&1 &&
+       grep -q "aead-$flavor\.c" "$B/$flavor/build.ninja"; then
+        run_gtest test-crypto-aead unit $flavor
+    else
+        tail -n 40 "$LOG/build-$flavor.log"
+        t_fail "build: $flavor, test-crypto-aead (see $LOG/build-$flavor.log)"
+    fi
+done
+
 step "qtests"
 # The libtpms TPM backend through tpm-tis and tpm-crb: TPM 2.0 commands,
 # restarts on the same nvstore image, savevm/loadvm, migration
