@@ -62,26 +62,27 @@ typedef struct NvstoreEntry {
     char *name;
     char *type;
 
-    /* The known attributes, decoded */
-    bool has_extent;
+    /* The known attributes, decoded (the flags below say which) */
     NvstoreExtent extent;
-    bool has_realsize;
     uint64_t realsize;
     /*
      * Encrypted images: how the data is encrypted (nvstore-crypt.c),
      * NVSTORE_SEAL_LEN octets, or NULL
      */
     uint8_t *sealed;
+    bool has_extent;
+    bool has_realsize;
 
     /*
      * The space the entry's attribute 'extent' references, decoded even
      * when the entry is unusable, so that writers keep that space free
      * (@has_space); @space_unknown when an attribute 'extent' does not
-     * decode, so that the space the entry uses cannot be known
+     * decode, so that the space the entry uses cannot be known.  (The
+     * four flags side by side: an entry per blob, 10,000 blobs and more)
      */
     bool has_space;
-    NvstoreExtent space;
     bool space_unknown;
+    NvstoreExtent space;
 
     /* The other attributes (NvstoreAttr *), in no particular order */
     GPtrArray *attrs;
