@@ -68,6 +68,9 @@ class Goals:
 
     def add(self, what: str, now: float, goal: float, unit: str = 'x',
             fmt: str = '.2f') -> None:
+        # A figure that rounds to the goal but misses it shows why
+        if f'{now:{fmt}}' == f'{goal:{fmt}}' and now > goal:
+            fmt = fmt.replace('2', '3').replace('1', '2')
         self.rows.append((what, f'{now:{fmt}}{unit}',
                           f'<= {goal:{fmt}}{unit}', now <= goal))
 
