@@ -72,13 +72,6 @@ static int nvstore_check_min_generation(BlockDriverState *bs, Error **errp)
 }
 
 /*
- * Load the committed state.  For qemu-img check (BDRV_O_CHECK), an image
- * opens even with a damaged header (bad magic or checksum) or without a
- * valid slot, so that check can report the damage and salvage what the
- * data area holds (nvstore-salvage.c); nothing can then be read or
- * written.  Unknown incompatible features still refuse it.
- */
-/*
  * The keys of an encrypted image, from the secret @secret_id.  Without
  * one, an encrypted image opens only for its metadata (BDRV_O_NO_IO:
  * qemu-img info), its directory unauthenticated.
@@ -110,6 +103,13 @@ nvstore_open_crypt(BlockDriverState *bs, const char *secret_id, int flags,
     return 0;
 }
 
+/*
+ * Load the committed state.  For qemu-img check (BDRV_O_CHECK), an image
+ * opens even with a damaged header (bad magic or checksum) or without a
+ * valid slot, so that check can report the damage and salvage what the
+ * data area holds (nvstore-salvage.c); nothing can then be read or
+ * written.  Unknown incompatible features still refuse it.
+ */
 static int GRAPH_RDLOCK
 nvstore_open_load(BlockDriverState *bs, const char *secret_id, int flags,
                   Error **errp)
@@ -241,6 +241,11 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     g_clear_pointer(&s->dir, nvstore_dir_free);
     if (nvstore_load(bs, errp) < 0) {
         error_prepend(errp, "Could not reload the nvstore directory: ");
+    } else if (s->crypt && !s->encrypted) {
+        /* Not the image that was opened: trust none of it */
+        error_setg(errp, "The nvstore image was encrypted when it was "
+                   "opened, and no longer is");
+        g_clear_pointer(&s->dir, nvstore_dir_free);
     } else if (nvstore_check_min_generation(bs, errp) < 0) {
         /* Nothing may be read or written */
         g_clear_pointer(&s->dir, nvstore_dir_free);
