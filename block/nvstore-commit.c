@@ -314,7 +314,12 @@ nvstore_commit_place(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
         }
         if (s->encrypted) {
             /* The checksum is of what is written: the ciphertext */
-            c->ciphertext[i] = g_malloc(u->len);
+            c->ciphertext[i] = g_try_malloc(u->len);
+            if (!c->ciphertext[i]) {
+                error_setg(errp, "Blob '%s': cannot allocate %zu bytes to "
+                           "encrypt it", u->name, u->len);
+                return -ENOMEM;
+            }
             if (!nvstore_crypt_seal(s->crypt, e, u->data, c->ciphertext[i],
                                     errp)) {
                 return -EIO;
