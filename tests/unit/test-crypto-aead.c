@@ -212,7 +212,8 @@ static void test_aead(const void *opaque)
     g_assert_cmpmem(out, v.len, v.pt, v.len);
 
     /* A flipped bit anywhere, or a truncated ciphertext, is refused */
-    bad = g_malloc(MAX(MAX(v.len, v.nad), v.nnonce) + v.ntag);
+    /* Room for a copy of any of them */
+    bad = g_malloc(MAX(MAX(v.len, v.nad), MAX(v.nnonce, v.nkey)) + v.ntag);
     if (v.len) {
         memcpy(bad, v.ct, v.len);
         bad[v.len - 1] ^= 1;
