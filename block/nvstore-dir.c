@@ -32,12 +32,23 @@ static int nvstore_capture(void *opaque, const uint8_t *value, size_t vlen,
     return 0;
 }
 
-/* The key of an entry in NvstoreDir.by_name */
-static char unnamed_key[] = "";
-
-static char *nvstore_name_key(char *name)
+/*
+ * NvstoreDir.by_name is a set of the entries, hashed and compared by
+ * name ("" for the unnamed entry): one array of pointers, where a map
+ * from names would keep two
+ */
+static guint nvstore_entry_hash(gconstpointer p)
 {
-    return name ? name : unnamed_key;
+    const NvstoreEntry *e = p;
+
+    return g_str_hash(e->name ? e->name : "");
+}
+
+static gboolean nvstore_entry_equal(gconstpointer a, gconstpointer b)
+{
+    const NvstoreEntry *x = a, *y = b;
+
+    return g_str_equal(x->name ? x->name : "", y->name ? y->name : "");
 }
 
 static size_t nvstore_offset_of(NvstoreParseCtx *ctx, const uint8_t *p)
@@ -101,6 +112,41 @@ static bool nvstore_check_name(const char *name, Error **errp)
     return true;
 }
 
+/*
+ * The types this version defines.  An entry of one of them shares this
+ * string instead of holding a copy: a node keeps an entry per blob, and
+ * most blobs are of these types.
+ */
+static const char *const nvstore_known_types[] = {
+    NVSTORE_BLOB_TYPE_TPM,
+    NVSTORE_BLOB_TYPE_RAW,
+};
+
+static const char *nvstore_type_dup(const char *type, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(nvstore_known_types); i++) {
+        if (strlen(nvstore_known_types[i]) == len &&
+            !memcmp(nvstore_known_types[i], type, len)) {
+            return nvstore_known_types[i];
+        }
+    }
+    return g_strndup(type, len);
+}
+
+static void nvstore_type_free(const char *type)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(nvstore_known_types); i++) {
+        if (type == nvstore_known_types[i]) {
+            return;
+        }
+    }
+    g_free((char *)type);
+}
+
 static void nvstore_attr_free(gpointer p)
 {
     NvstoreAttr *attr = p;
@@ -115,12 +161,15 @@ static void nvstore_entry_free(gpointer p)
     NvstoreEntry *e = p;
 
     g_free(e->name);
-    g_free(e->type);
+    nvstore_type_free(e->type);
     g_ptr_array_unref(e->attrs);
     g_free(e->data);
     g_free(e->sealed);
     g_free(e->unusable);
-    g_free(e->raw);
+    if (e->raw) {
+        g_free(e->raw->enc);
+        g_free(e->raw);
+    }
     g_free(e);
 }
 
@@ -176,7 +225,7 @@ NvstoreDir *nvstore_dir_new(void)
     NvstoreDir *dir = g_new0(NvstoreDir, 1);
 
     dir->entries = g_ptr_array_new_with_free_func(nvstore_entry_free);
-    dir->by_name = g_hash_table_new(g_str_hash, g_str_equal);
+    dir->by_name = g_hash_table_new(nvstore_entry_hash, nvstore_entry_equal);
     return dir;
 }
 
@@ -186,7 +235,7 @@ static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
     guint i;
 
     c->name = g_strdup(e->name);
-    c->type = g_strdup(e->type);
+    c->type = nvstore_type_dup(e->type, strlen(e->type));
     c->attrs = g_ptr_array_new_full(e->attrs->len, nvstore_attr_free);
     for (i = 0; i < e->attrs->len; i++) {
         const NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
@@ -200,7 +249,10 @@ static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
     c->data = e->data ? g_memdup2(e->data, e->data_len) : NULL;
     c->sealed = e->sealed ? g_memdup2(e->sealed, NVSTORE_SEAL_LEN) : NULL;
     c->unusable = g_strdup(e->unusable);
-    c->raw = e->raw ? g_memdup2(e->raw, e->raw_len) : NULL;
+    if (e->raw) {
+        c->raw = g_memdup2(e->raw, sizeof(*e->raw));
+        c->raw->enc = g_memdup2(e->raw->enc, e->raw->len);
+    }
     return c;
 }
 
@@ -214,7 +266,7 @@ NvstoreDir *nvstore_dir_copy(const NvstoreDir *dir)
                                                                i));
 
         g_ptr_array_add(copy->entries, c);
-        g_hash_table_insert(copy->by_name, nvstore_name_key(c->name), c);
+        g_hash_table_add(copy->by_name, c);
     }
     return copy;
 }
@@ -317,16 +369,20 @@ static void nvstore_note_space(NvstoreEntry *e, bool mandatory,
     NvstoreEntry tmp = { 0 };
     g_autofree char *why = NULL;
 
-    if (mandatory && value.p && !e->has_space && !e->space_unknown) {
+    if (!e->raw) {
+        e->raw = g_new0(NvstoreRaw, 1);
+    }
+    if (mandatory && value.p && !e->raw->has_space &&
+        !e->raw->space_unknown) {
         nvstore_decode_extent(&tmp, value, &why);
         if (!why) {
-            e->space = tmp.extent;
-            e->has_space = true;
+            e->raw->space = tmp.extent;
+            e->raw->has_space = true;
             return;
         }
     }
-    e->has_space = false;
-    e->space_unknown = true;
+    e->raw->has_space = false;
+    e->raw->space_unknown = true;
 }
 
 /*
@@ -506,7 +562,7 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
                    nvstore_offset_of(ctx, type.p));
         return false;
     }
-    e->type = g_strndup((const char *)type.p, type.n);
+    e->type = nvstore_type_dup((const char *)type.p, type.n);
     if (qcrypto_der_decode_set(&q, &m, nvstore_capture, &mand, errp) < 0) {
         error_prepend(errp, "at offset %zu: mandatory attributes: ",
                       nvstore_offset_of(ctx, q));
@@ -551,7 +607,12 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
         e->has_extent = e->has_realsize = false;
         g_clear_pointer(&e->sealed, g_free);
         g_ptr_array_set_size(e->attrs, 0);
+        if (!e->raw) {
+            e->raw = g_new0(NvstoreRaw, 1);
+        }
     } else {
+        /* Only an unusable entry keeps what nvstore_note_space() saw */
+        g_clear_pointer(&e->raw, g_free);
         e->data = g_memdup2(data.p, data.n);
         e->data_len = data.n;
     }
@@ -611,15 +672,15 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
         }
         prev.p = start;
         prev.n = p - start;
-        if (g_hash_table_contains(dir->by_name, nvstore_name_key(e->name))) {
+        if (g_hash_table_contains(dir->by_name, e)) {
             error_setg(errp, "Directory entry #%u: duplicate blob "
                        "name '%s'", ctx.index, nvstore_entry_desc(e));
             return NULL;
         }
-        g_hash_table_insert(dir->by_name, nvstore_name_key(e->name), e);
+        g_hash_table_add(dir->by_name, e);
         if (e->unusable) {
-            e->raw = g_memdup2(start, p - start);
-            e->raw_len = p - start;
+            e->raw->enc = g_memdup2(start, p - start);
+            e->raw->len = p - start;
         }
     }
     if (n) {
@@ -738,7 +799,8 @@ static NvstoreEncoded nvstore_encode_entry(NvstoreEntry *e)
     guint i;
 
     if (e->unusable) {
-        return (NvstoreEncoded) { g_memdup2(e->raw, e->raw_len), e->raw_len };
+        return (NvstoreEncoded) { g_memdup2(e->raw->enc, e->raw->len),
+                                  e->raw->len };
     }
     g_array_set_clear_func(mand, nvstore_encoded_clear);
     g_array_set_clear_func(opt, nvstore_encoded_clear);
@@ -844,7 +906,9 @@ uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp)
 
 NvstoreEntry *nvstore_dir_lookup(NvstoreDir *dir, const char *name)
 {
-    return g_hash_table_lookup(dir->by_name, name ? name : "");
+    NvstoreEntry key = { .name = (char *)name };
+
+    return g_hash_table_lookup(dir->by_name, &key);
 }
 
 NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
@@ -868,9 +932,9 @@ NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
     }
     e = nvstore_entry_new();
     e->name = g_strdup(name);
-    e->type = g_strdup(type);
+    e->type = nvstore_type_dup(type, strlen(type));
     g_ptr_array_add(dir->entries, e);
-    g_hash_table_insert(dir->by_name, nvstore_name_key(e->name), e);
+    g_hash_table_add(dir->by_name, e);
     return e;
 }
 
@@ -882,7 +946,7 @@ bool nvstore_dir_delete(NvstoreDir *dir, const char *name, Error **errp)
         error_setg(errp, "No blob named '%s'", name ? name : "(unnamed)");
         return false;
     }
-    g_hash_table_remove(dir->by_name, name ? name : "");
+    g_hash_table_remove(dir->by_name, e);
     g_ptr_array_remove_fast(dir->entries, e);
     return true;
 }

@@ -57,10 +57,26 @@ typedef struct NvstoreAttr {
     size_t value_len;
 } NvstoreAttr;
 
+/*
+ * What is kept of an entry that cannot be used.  It is written back
+ * exactly as it was read, from @enc.  The space its attribute 'extent'
+ * references is decoded, so that writers keep that space free
+ * (@has_space); @space_unknown when an attribute 'extent' does not
+ * decode, so that the space the entry uses cannot be known.
+ */
+typedef struct NvstoreRaw {
+    uint8_t *enc;
+    size_t len;
+    bool has_space;
+    bool space_unknown;
+    NvstoreExtent space;
+} NvstoreRaw;
+
 typedef struct NvstoreEntry {
     /* NULL for the unnamed entry */
     char *name;
-    char *type;
+    /* Shared by the entries of a type this version defines: read only */
+    const char *type;
 
     /* The known attributes, decoded (the flags below say which) */
     NvstoreExtent extent;
@@ -72,18 +88,6 @@ typedef struct NvstoreEntry {
     uint8_t *sealed;
     bool has_extent;
     bool has_realsize;
-
-    /*
-     * The space the entry's attribute 'extent' references, decoded even
-     * when the entry is unusable, so that writers keep that space free
-     * (@has_space); @space_unknown when an attribute 'extent' does not
-     * decode, so that the space the entry uses cannot be known.  (The
-     * four flags side by side: an entry per blob, 10,000 blobs and more)
-     */
-    bool has_space;
-    bool space_unknown;
-    NvstoreExtent space;
-
     /* The other attributes (NvstoreAttr *), in no particular order */
     GPtrArray *attrs;
 
@@ -93,18 +97,17 @@ typedef struct NvstoreEntry {
 
     /*
      * Why the entry cannot be used (an unknown mandatory attribute, an
-     * invalid known attribute), or NULL.  An unusable entry is written
-     * back exactly as it was read, from @raw.
+     * invalid known attribute), or NULL; and then what is kept of it
+     * (NULL for a usable entry)
      */
     char *unusable;
-    uint8_t *raw;
-    size_t raw_len;
+    NvstoreRaw *raw;
 } NvstoreEntry;
 
 typedef struct NvstoreDir {
     /* NvstoreEntry *, in no particular order */
     GPtrArray *entries;
-    /* name ("" for the unnamed entry) -> NvstoreEntry * */
+    /* The entries, as a set hashed by name ("" for the unnamed entry) */
     GHashTable *by_name;
 } NvstoreDir;
 
