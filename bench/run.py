@@ -241,6 +241,12 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
                  f'{int(r[7]) / n:.1f} | {r[9]} | {r[11]} | '
                  f'{int(r[11]) / n:.0f} |')
         emit()
+        emit('Heap: malloc\'s count of the bytes in use once the node is '
+             'open; the list of names that open + list returns, the '
+             'caller\'s, adds '
+             f'{(int(scale[10000][13]) - int(scale[10000][11])) / 10000:.0f} '
+             'bytes per blob at 10,000 blobs.')
+        emit()
         emit('An update re-encodes and rewrites the whole directory, so its '
              'cost grows with the number of blobs.')
         emit()

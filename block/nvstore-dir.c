@@ -173,11 +173,38 @@ static void nvstore_entry_free(gpointer p)
     g_free(e);
 }
 
+/*
+ * The attributes of every entry that has none: one empty array, shared
+ * (most entries have none, and a node keeps an entry per blob).  Never
+ * added to: nvstore_entry_own_attrs() first.
+ */
+static GPtrArray *nvstore_no_attrs(void)
+{
+    static GPtrArray *none;
+
+    if (g_once_init_enter(&none)) {
+        g_once_init_leave(&none,
+                          g_ptr_array_new_with_free_func(nvstore_attr_free));
+    }
+    return g_ptr_array_ref(none);
+}
+
+/* @e's own array of attributes, to add to */
+static GPtrArray *nvstore_entry_own_attrs(NvstoreEntry *e)
+{
+    if (!e->attrs->len) {
+        /* Perhaps the shared one */
+        g_ptr_array_unref(e->attrs);
+        e->attrs = g_ptr_array_new_with_free_func(nvstore_attr_free);
+    }
+    return e->attrs;
+}
+
 static NvstoreEntry *nvstore_entry_new(void)
 {
     NvstoreEntry *e = g_new0(NvstoreEntry, 1);
 
-    e->attrs = g_ptr_array_new_with_free_func(nvstore_attr_free);
+    e->attrs = nvstore_no_attrs();
     return e;
 }
 
@@ -236,7 +263,9 @@ static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
 
     c->name = g_strdup(e->name);
     c->type = nvstore_type_dup(e->type, strlen(e->type));
-    c->attrs = g_ptr_array_new_full(e->attrs->len, nvstore_attr_free);
+    c->attrs = e->attrs->len ?
+               g_ptr_array_new_full(e->attrs->len, nvstore_attr_free) :
+               nvstore_no_attrs();
     for (i = 0; i < e->attrs->len; i++) {
         const NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
         NvstoreAttr *b = g_new0(NvstoreAttr, 1);
@@ -501,7 +530,7 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
                 attr->name = g_steal_pointer(&aname);
                 attr->value = value.p ? g_memdup2(value.p, value.n) : NULL;
                 attr->value_len = value.n;
-                g_ptr_array_add(e->attrs, attr);
+                g_ptr_array_add(nvstore_entry_own_attrs(e), attr);
             }
         }
     }
@@ -1095,7 +1124,7 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
         }
         attr = g_new0(NvstoreAttr, 1);
         attr->name = g_strdup(name);
-        g_ptr_array_add(e->attrs, attr);
+        g_ptr_array_add(nvstore_entry_own_attrs(e), attr);
     }
     g_free(attr->value);
     attr->value = value ? g_memdup2(value, value_len) : NULL;
