@@ -24,10 +24,13 @@ META='^(\.git|\.ci|\.gitignore|README\.md|Makefile|project|bench|build)(/|$)'
 
 tarball=$("$top/project/fetch.sh")
 
+# roms/ is left in the tarball: the sources of the guest firmware, two
+# thirds of the tree, which an x86_64-softmmu build never reads (it installs
+# the prebuilt images of pc-bios/) and no file of the overlay touches.
 unpack() {
     local dest=$1 tmp
     tmp=$(mktemp -d "$B/unpack.XXXXXX")
-    tar -C "$tmp" --no-same-owner -xJf "$tarball"
+    tar -C "$tmp" --no-same-owner --exclude=qemu-10.0.2/roms -xJf "$tarball"
     mv "$tmp/qemu-10.0.2" "$dest"
     rmdir "$tmp"
 }
@@ -39,14 +42,18 @@ if [ ! -f "$PRISTINE/VERSION" ]; then
     unpack "$PRISTINE"
 fi
 
-# The base tree: pristine + tarball fix-ups.  Rebuilt from scratch when a
-# fix-up changes (rare); the source tree below is then refreshed file by
-# file against it.
-fixsum=$(cat "$top"/project/tarball-fixups/*.patch 2>/dev/null | sha256sum | cut -d' ' -f1)
+# The base tree: pristine + tarball fix-ups (without roms/, even from a
+# pristine tree unpacked with it).  Rebuilt from scratch when a fix-up or
+# this layout changes (rare); the source tree below is then refreshed file
+# by file against it.
+fixsum=$( (echo "base: pristine without roms/"
+           cat "$top"/project/tarball-fixups/*.patch 2>/dev/null) |
+         sha256sum | cut -d' ' -f1)
 if [ ! -f "$BASE/.fixups" ] || [ "$(cat "$BASE/.fixups")" != "$fixsum" ]; then
     echo "assemble: preparing base tree"
     rm -rf "$BASE"
-    cp -a "$PRISTINE" "$BASE"
+    mkdir "$BASE"
+    tar -C "$PRISTINE" --exclude=./roms -cf - . | tar -C "$BASE" -xf -
     for p in "$top"/project/tarball-fixups/*.patch; do
         [ -e "$p" ] || continue
         f=${p#"$top"/project/tarball-fixups/}

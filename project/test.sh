@@ -80,7 +80,7 @@ done < <("$top/project/checkpatch.sh")
 step "patch series"
 if [ -n "$(cat "$B/overlay.manifest")" ]; then
     if "$top/project/export-patches.sh" --check >"$LOG/series.log" 2>&1; then
-        t_pass "series: git am on pristine 10.0.2 + checkpatch --branch"
+        t_pass "series: mails apply to pristine 10.0.2 + checkpatch --branch"
     else
         tail -n 30 "$LOG/series.log"
         t_fail "series: (see $LOG/series.log)"
