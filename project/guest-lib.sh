@@ -3,8 +3,10 @@
 # Sourced by the guest tests (project/guest-*.sh): Debian's cloud kernel
 # and an initramfs root of busybox and tpm2-tools.
 #
-#   guest_kernel DIR    unpacks the kernel into DIR/kernel; sets $vmlinuz
-#                       and $kmod (its modules directory)
+#   guest_kernel DIR    the kernel package, unpacked once beside DIR
+#                       (guest-kernel/, 100 MiB: shared by the guest
+#                       tests), as DIR/kernel; sets $vmlinuz and $kmod
+#                       (its modules directory)
 #   guest_root DIR      makes DIR an initramfs root with busybox, tpm2
 #                       (tpm2_nvdefine, nvwrite, nvread, getrandom) and
 #                       the libraries they load
@@ -16,7 +18,7 @@
 # $CACHE is the download cache of the kernel package.
 
 guest_kernel() {
-    local w=$1 kpkg deb
+    local w=$1 kpkg deb dir tmp
     kpkg=$(apt-cache depends linux-image-cloud-amd64 |
            awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
     deb=$(ls "$CACHE/${kpkg}"_*.deb 2>/dev/null | head -n 1 || true)
@@ -24,7 +26,14 @@ guest_kernel() {
         (cd "$CACHE" && apt-get download "$kpkg" >/dev/null)
         deb=$(ls "$CACHE/${kpkg}"_*.deb | head -n 1)
     fi
-    dpkg-deb -x "$deb" "$w/kernel"
+    dir=$(dirname "$w")/guest-kernel/$(basename "$deb" .deb)
+    if [ ! -d "$dir" ]; then
+        mkdir -p "$(dirname "$dir")"
+        tmp=$(mktemp -d "$dir.XXXXXX")
+        dpkg-deb -x "$deb" "$tmp"
+        mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"
+    fi
+    ln -s "$dir" "$w/kernel"
     vmlinuz=$(ls "$w"/kernel/boot/vmlinuz-*)
     kmod=$(ls -d "$w"/kernel/lib/modules/*)
 }

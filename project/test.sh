@@ -40,6 +40,14 @@ step() { echo; echo "=== $* ($(date +%T))"; }
 # --- Setup: a failure here fails the whole run -----------------------------
 step "setup"
 start=$(date +%s)
+# A clean run takes about 2.5 GiB under build/ (QEMU's sources three
+# times, four builds, the guests); say so up front, not as a failure
+# half-way
+mkdir -p "$B"
+free_mib=$(df -Pm "$B" | awk 'NR == 2 { print $4 }')
+if [ "${free_mib:-0}" -lt 3072 ]; then
+    echo "note: ${free_mib} MiB free under $B; a clean run needs about 2.5 GiB"
+fi
 if ! "$top/project/deps.sh"; then
     t_fail "setup: project/deps.sh"
     summary
