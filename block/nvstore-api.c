@@ -259,7 +259,10 @@ int coroutine_fn nvstore_co_blob_get_attr(BlockBackend *blk,
     return nvstore_co_api_end(&c, ret);
 }
 
-/* The names of all blobs of the node of @c, usable or not, sorted */
+/*
+ * The names of all blobs of the node of @c, usable or not, sorted (as
+ * the directory keeps them)
+ */
 static char **nvstore_names(NvstoreApiCall *c)
 {
     BDRVNvstoreState *s = c->bs->opaque;
@@ -269,9 +272,8 @@ static char **nvstore_names(NvstoreApiCall *c)
     for (i = 0; s->dir && i < s->dir->entries->len; i++) {
         NvstoreEntry *e = g_ptr_array_index(s->dir->entries, i);
 
-        g_ptr_array_add(names, g_strdup(e->name ? e->name : ""));
+        g_ptr_array_add(names, g_strdup(e->name));
     }
-    g_ptr_array_sort(names, nvstore_str_cmp);
     g_ptr_array_add(names, NULL);
     return (char **)g_ptr_array_free(names, false);
 }

@@ -144,7 +144,7 @@ static uint64_t nvstore_view_length(NvstoreBlobView *v)
         return v->data->len;
     }
     e = s->dir ? nvstore_dir_lookup(s->dir, v->name) : NULL;
-    return e && !e->unusable ? nvstore_entry_data_size(e) : 0;
+    return e && !nvstore_entry_unusable(e) ? nvstore_entry_data_size(e) : 0;
 }
 
 static void nvstore_view_update_length(NvstoreBlobView *v)

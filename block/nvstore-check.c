@@ -184,13 +184,14 @@ nvstore_check_blobs(BlockDriverState *bs, BdrvCheckResult *res)
 
     for (i = 0; i < s->dir->entries->len; i++) {
         NvstoreEntry *e = g_ptr_array_index(s->dir->entries, i);
+        const char *why = nvstore_entry_unusable(e);
         g_autofree uint8_t *data = NULL;
         Error *err = NULL;
         size_t len;
 
-        if (e->unusable) {
+        if (why) {
             fprintf(stderr, "Warning: blob '%s' cannot be used by this "
-                    "version: %s\n", nvstore_entry_desc(e), e->unusable);
+                    "version: %s\n", nvstore_entry_desc(e), why);
             continue;
         }
         if (nvstore_read_entry(bs, e, &data, &len, &err) < 0) {

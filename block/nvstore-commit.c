@@ -74,14 +74,14 @@ GArray *nvstore_used_ranges(BDRVNvstoreState *s, bool *unknown)
     g_array_append_val(used, r);
     for (i = 0; i < s->dir->entries->len; i++) {
         NvstoreEntry *e = g_ptr_array_index(s->dir->entries, i);
-        bool has = e->unusable ? e->raw->has_space : e->has_extent;
-        const NvstoreExtent *ext = e->unusable ? &e->raw->space : &e->extent;
+        bool has = e->raw ? e->raw->has_space : e->has_extent;
+        const NvstoreExtent *ext = e->raw ? &e->raw->space : &e->extent;
 
         if (has && ext->length) {
             r = (NvstoreRange) { ext->offset, ext->offset + ext->length };
             g_array_append_val(used, r);
         }
-        if (e->unusable && e->raw->space_unknown) {
+        if (e->raw && e->raw->space_unknown) {
             *unknown = true;
         }
     }

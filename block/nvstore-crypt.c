@@ -283,7 +283,7 @@ static GByteArray *nvstore_blob_ad(const NvstoreEntry *e, uint64_t gen,
                                    uint64_t len)
 {
     GByteArray *ad = g_byte_array_new();
-    size_t name_len = e->name ? strlen(e->name) : 0;
+    size_t name_len = strlen(e->name);
     size_t type_len = strlen(e->type);
     uint8_t buf[8], has = e->has_realsize;
 
@@ -299,8 +299,7 @@ static GByteArray *nvstore_blob_ad(const NvstoreEntry *e, uint64_t gen,
     g_byte_array_append(ad, (const uint8_t *)e->type, type_len);
     stw_be_p(buf, name_len);
     g_byte_array_append(ad, buf, 2);
-    g_byte_array_append(ad, (const uint8_t *)(e->name ? e->name : ""),
-                        name_len);
+    g_byte_array_append(ad, (const uint8_t *)e->name, name_len);
     return ad;
 }
 

@@ -32,23 +32,41 @@ static int nvstore_capture(void *opaque, const uint8_t *value, size_t vlen,
     return 0;
 }
 
-/*
- * NvstoreDir.by_name is a set of the entries, hashed and compared by
- * name ("" for the unnamed entry): one array of pointers, where a map
- * from names would keep two
- */
-static guint nvstore_entry_hash(gconstpointer p)
+/* The order of NvstoreDir.entries: by name, the unnamed entry first */
+static gint nvstore_entry_cmp(gconstpointer a, gconstpointer b)
 {
-    const NvstoreEntry *e = p;
+    const NvstoreEntry *x = *(NvstoreEntry *const *)a;
+    const NvstoreEntry *y = *(NvstoreEntry *const *)b;
 
-    return g_str_hash(e->name ? e->name : "");
+    return strcmp(x->name, y->name);
 }
 
-static gboolean nvstore_entry_equal(gconstpointer a, gconstpointer b)
+/*
+ * Whether @dir has an entry named @name ("" for the unnamed one); *@pos
+ * is its index, or where it would go
+ */
+static bool nvstore_dir_find(const NvstoreDir *dir, const char *name,
+                             guint *pos)
 {
-    const NvstoreEntry *x = a, *y = b;
+    guint lo = 0, hi = dir->entries->len;
 
-    return g_str_equal(x->name ? x->name : "", y->name ? y->name : "");
+    while (lo < hi) {
+        guint mid = lo + (hi - lo) / 2;
+        const NvstoreEntry *e = g_ptr_array_index(dir->entries, mid);
+        int r = strcmp(e->name, name);
+
+        if (!r) {
+            *pos = mid;
+            return true;
+        }
+        if (r < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *pos = lo;
+    return false;
 }
 
 static size_t nvstore_offset_of(NvstoreParseCtx *ctx, const uint8_t *p)
@@ -160,13 +178,12 @@ static void nvstore_entry_free(gpointer p)
 {
     NvstoreEntry *e = p;
 
-    g_free(e->name);
     nvstore_type_free(e->type);
     g_ptr_array_unref(e->attrs);
     g_free(e->data);
     g_free(e->sealed);
-    g_free(e->unusable);
     if (e->raw) {
+        g_free(e->raw->why);
         g_free(e->raw->enc);
         g_free(e->raw);
     }
@@ -200,17 +217,26 @@ static GPtrArray *nvstore_entry_own_attrs(NvstoreEntry *e)
     return e->attrs;
 }
 
-static NvstoreEntry *nvstore_entry_new(void)
+/* The bytes of an entry whose name is @name_len bytes */
+static size_t nvstore_entry_size(size_t name_len)
 {
-    NvstoreEntry *e = g_new0(NvstoreEntry, 1);
+    return MAX(sizeof(NvstoreEntry),
+               offsetof(NvstoreEntry, name) + name_len + 1);
+}
 
+/* A new entry named @name (@name_len bytes, "" for the unnamed one) */
+static NvstoreEntry *nvstore_entry_new(const char *name, size_t name_len)
+{
+    NvstoreEntry *e = g_malloc0(nvstore_entry_size(name_len));
+
+    memcpy(e->name, name, name_len);
     e->attrs = nvstore_no_attrs();
     return e;
 }
 
 const char *nvstore_entry_desc(NvstoreEntry *e)
 {
-    return e->name ? e->name : "(unnamed)";
+    return e->name[0] ? e->name : "(unnamed)";
 }
 
 static NvstoreAttr *nvstore_find_attr(NvstoreEntry *e, const char *name)
@@ -252,16 +278,14 @@ NvstoreDir *nvstore_dir_new(void)
     NvstoreDir *dir = g_new0(NvstoreDir, 1);
 
     dir->entries = g_ptr_array_new_with_free_func(nvstore_entry_free);
-    dir->by_name = g_hash_table_new(nvstore_entry_hash, nvstore_entry_equal);
     return dir;
 }
 
 static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
 {
-    NvstoreEntry *c = g_memdup2(e, sizeof(*e));
+    NvstoreEntry *c = g_memdup2(e, nvstore_entry_size(strlen(e->name)));
     guint i;
 
-    c->name = g_strdup(e->name);
     c->type = nvstore_type_dup(e->type, strlen(e->type));
     c->attrs = e->attrs->len ?
                g_ptr_array_new_full(e->attrs->len, nvstore_attr_free) :
@@ -277,9 +301,9 @@ static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
     }
     c->data = e->data ? g_memdup2(e->data, e->data_len) : NULL;
     c->sealed = e->sealed ? g_memdup2(e->sealed, NVSTORE_SEAL_LEN) : NULL;
-    c->unusable = g_strdup(e->unusable);
     if (e->raw) {
         c->raw = g_memdup2(e->raw, sizeof(*e->raw));
+        c->raw->why = g_strdup(e->raw->why);
         c->raw->enc = g_memdup2(e->raw->enc, e->raw->len);
     }
     return c;
@@ -287,15 +311,15 @@ static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
 
 NvstoreDir *nvstore_dir_copy(const NvstoreDir *dir)
 {
-    NvstoreDir *copy = nvstore_dir_new();
+    NvstoreDir *copy = g_new0(NvstoreDir, 1);
     guint i;
 
+    copy->entries = g_ptr_array_new_full(dir->entries->len,
+                                         nvstore_entry_free);
     for (i = 0; i < dir->entries->len; i++) {
-        NvstoreEntry *c = nvstore_entry_copy(g_ptr_array_index(dir->entries,
-                                                               i));
-
-        g_ptr_array_add(copy->entries, c);
-        g_hash_table_add(copy->by_name, c);
+        g_ptr_array_add(copy->entries,
+                        nvstore_entry_copy(g_ptr_array_index(dir->entries,
+                                                             i)));
     }
     return copy;
 }
@@ -305,7 +329,6 @@ void nvstore_dir_free(NvstoreDir *dir)
     if (!dir) {
         return;
     }
-    g_hash_table_unref(dir->by_name);
     g_ptr_array_unref(dir->entries);
     g_free(dir);
 }
@@ -542,43 +565,15 @@ der_error:
     return false;
 }
 
-/* Parse the contents of one Entry SEQUENCE into @e */
-static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
-                                NvstoreSlice c, Error **errp)
+/* Parse the contents of the NVRAM SEQUENCE of an entry into @e */
+static bool nvstore_parse_nvram(NvstoreParseCtx *ctx, NvstoreEntry *e,
+                                NvstoreSlice nvram, Error **errp)
 {
-    const uint8_t *p = c.p;
-    size_t n = c.n;
-    NvstoreSlice nvram, type, mand, opt, data, name;
+    NvstoreSlice type, mand, opt, data;
     g_autofree char *why = NULL;
     unsigned count = 0;
     const uint8_t *q;
     size_t m;
-
-    if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &nvram, errp) < 0) {
-        error_prepend(errp, "at offset %zu: nvram: ",
-                      nvstore_offset_of(ctx, p));
-        return false;
-    }
-    if (n) {
-        q = p;
-        if (qcrypto_der_decode_utf8_str(&p, &n, nvstore_capture, &name,
-                                        errp) < 0) {
-            error_prepend(errp, "at offset %zu: name: ",
-                          nvstore_offset_of(ctx, q));
-            return false;
-        }
-        if (!nvstore_valid_name(name.p, name.n)) {
-            error_setg(errp, "at offset %zu: invalid blob name",
-                       nvstore_offset_of(ctx, q));
-            return false;
-        }
-        if (n) {
-            error_setg(errp, "at offset %zu: unexpected data after the name",
-                       nvstore_offset_of(ctx, p));
-            return false;
-        }
-        e->name = g_strndup((const char *)name.p, name.n);
-    }
 
     q = nvram.p;
     m = nvram.n;
@@ -632,13 +627,13 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
     }
     if (why) {
         /* Keep the entry as it is; drop what was decoded of it */
-        e->unusable = g_steal_pointer(&why);
         e->has_extent = e->has_realsize = false;
         g_clear_pointer(&e->sealed, g_free);
         g_ptr_array_set_size(e->attrs, 0);
         if (!e->raw) {
             e->raw = g_new0(NvstoreRaw, 1);
         }
+        e->raw->why = g_steal_pointer(&why);
     } else {
         /* Only an unusable entry keeps what nvstore_note_space() saw */
         g_clear_pointer(&e->raw, g_free);
@@ -648,10 +643,54 @@ static bool nvstore_parse_entry(NvstoreParseCtx *ctx, NvstoreEntry *e,
     return true;
 }
 
+/* Parse the contents of one Entry SEQUENCE: a new entry, or NULL */
+static NvstoreEntry *nvstore_parse_entry(NvstoreParseCtx *ctx,
+                                         NvstoreSlice c, Error **errp)
+{
+    const uint8_t *p = c.p;
+    size_t n = c.n;
+    NvstoreSlice nvram, name = { (const uint8_t *)"", 0 };
+    NvstoreEntry *e;
+    const uint8_t *q;
+
+    if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &nvram, errp) < 0) {
+        error_prepend(errp, "at offset %zu: nvram: ",
+                      nvstore_offset_of(ctx, p));
+        return NULL;
+    }
+    if (n) {
+        q = p;
+        if (qcrypto_der_decode_utf8_str(&p, &n, nvstore_capture, &name,
+                                        errp) < 0) {
+            error_prepend(errp, "at offset %zu: name: ",
+                          nvstore_offset_of(ctx, q));
+            return NULL;
+        }
+        if (!nvstore_valid_name(name.p, name.n)) {
+            error_setg(errp, "at offset %zu: invalid blob name",
+                       nvstore_offset_of(ctx, q));
+            return NULL;
+        }
+        if (n) {
+            error_setg(errp, "at offset %zu: unexpected data after the name",
+                       nvstore_offset_of(ctx, p));
+            return NULL;
+        }
+    }
+    e = nvstore_entry_new((const char *)name.p, name.n);
+    if (!nvstore_parse_nvram(ctx, e, nvram, errp)) {
+        nvstore_entry_free(e);
+        return NULL;
+    }
+    return e;
+}
+
 NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
 {
     ERRP_GUARD();
     g_autoptr(NvstoreDir) dir = nvstore_dir_new();
+    /* The names so far, for the first duplicate in the directory's order */
+    g_autoptr(GHashTable) names = g_hash_table_new(g_str_hash, g_str_equal);
     NvstoreParseCtx ctx = { .base = buf };
     const uint8_t *p = buf;
     size_t n = len;
@@ -686,12 +725,12 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
                           "%zu: ", ctx.index, nvstore_offset_of(&ctx, start));
             return NULL;
         }
-        e = nvstore_entry_new();
-        g_ptr_array_add(dir->entries, e);
-        if (!nvstore_parse_entry(&ctx, e, c, errp)) {
+        e = nvstore_parse_entry(&ctx, c, errp);
+        if (!e) {
             error_prepend(errp, "Directory entry #%u ", ctx.index);
             return NULL;
         }
+        g_ptr_array_add(dir->entries, e);
         if (prev.p && qcrypto_der_cmp(prev.p, prev.n, start, p - start) >= 0) {
             error_setg(errp, "Directory entry #%u at offset %zu: "
                        "entries not in ascending order of their encodings "
@@ -701,13 +740,12 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
         }
         prev.p = start;
         prev.n = p - start;
-        if (g_hash_table_contains(dir->by_name, e)) {
+        if (!g_hash_table_add(names, e->name)) {
             error_setg(errp, "Directory entry #%u: duplicate blob "
                        "name '%s'", ctx.index, nvstore_entry_desc(e));
             return NULL;
         }
-        g_hash_table_add(dir->by_name, e);
-        if (e->unusable) {
+        if (e->raw) {
             e->raw->enc = g_memdup2(start, p - start);
             e->raw->len = p - start;
         }
@@ -717,6 +755,8 @@ NvstoreDir *nvstore_dir_parse(const uint8_t *buf, size_t len, Error **errp)
                    "offset %zu", n, nvstore_offset_of(&ctx, p));
         return NULL;
     }
+    /* Entries come in the order of their encodings; keep them by name */
+    g_ptr_array_sort(dir->entries, nvstore_entry_cmp);
     return g_steal_pointer(&dir);
 }
 
@@ -827,7 +867,7 @@ static NvstoreEncoded nvstore_encode_entry(NvstoreEntry *e)
     NvstoreEncoded attr;
     guint i;
 
-    if (e->unusable) {
+    if (e->raw) {
         return (NvstoreEncoded) { g_memdup2(e->raw->enc, e->raw->len),
                                   e->raw->len };
     }
@@ -891,7 +931,7 @@ static NvstoreEncoded nvstore_encode_entry(NvstoreEntry *e)
     qcrypto_der_encode_set_end(ctx);
     qcrypto_der_encode_octet_str(ctx, e->data, e->data_len);
     qcrypto_der_encode_seq_end(ctx);
-    if (e->name) {
+    if (e->name[0]) {
         qcrypto_der_encode_utf8_str(ctx, e->name, strlen(e->name));
     }
     qcrypto_der_encode_seq_end(ctx);
@@ -935,21 +975,25 @@ uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp)
 
 NvstoreEntry *nvstore_dir_lookup(NvstoreDir *dir, const char *name)
 {
-    NvstoreEntry key = { .name = (char *)name };
+    guint pos;
 
-    return g_hash_table_lookup(dir->by_name, &key);
+    if (!nvstore_dir_find(dir, name ? name : "", &pos)) {
+        return NULL;
+    }
+    return g_ptr_array_index(dir->entries, pos);
 }
 
 NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
                               const char *type, Error **errp)
 {
     NvstoreEntry *e;
+    guint pos;
 
     if ((name && !nvstore_check_name(name, errp)) ||
         !nvstore_check_id("blob type", type, errp)) {
         return NULL;
     }
-    if (nvstore_dir_lookup(dir, name)) {
+    if (nvstore_dir_find(dir, name ? name : "", &pos)) {
         error_setg(errp, "A blob named '%s' exists already",
                    name ? name : "(unnamed)");
         return NULL;
@@ -959,32 +1003,29 @@ NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
                    NVSTORE_DIR_MAX_ENTRIES);
         return NULL;
     }
-    e = nvstore_entry_new();
-    e->name = g_strdup(name);
+    e = nvstore_entry_new(name ? name : "", name ? strlen(name) : 0);
     e->type = nvstore_type_dup(type, strlen(type));
-    g_ptr_array_add(dir->entries, e);
-    g_hash_table_add(dir->by_name, e);
+    g_ptr_array_insert(dir->entries, pos, e);
     return e;
 }
 
 bool nvstore_dir_delete(NvstoreDir *dir, const char *name, Error **errp)
 {
-    NvstoreEntry *e = nvstore_dir_lookup(dir, name);
+    guint pos;
 
-    if (!e) {
+    if (!nvstore_dir_find(dir, name ? name : "", &pos)) {
         error_setg(errp, "No blob named '%s'", name ? name : "(unnamed)");
         return false;
     }
-    g_hash_table_remove(dir->by_name, e);
-    g_ptr_array_remove_fast(dir->entries, e);
+    g_ptr_array_remove_index(dir->entries, pos);
     return true;
 }
 
 bool nvstore_entry_check_usable(NvstoreEntry *e, Error **errp)
 {
-    if (e->unusable) {
+    if (e->raw) {
         error_setg(errp, "Blob '%s' cannot be used by this version of QEMU: "
-                   "%s", nvstore_entry_desc(e), e->unusable);
+                   "%s", nvstore_entry_desc(e), e->raw->why);
         return false;
     }
     return true;
@@ -992,7 +1033,7 @@ bool nvstore_entry_check_usable(NvstoreEntry *e, Error **errp)
 
 uint64_t nvstore_entry_data_size(NvstoreEntry *e)
 {
-    assert(!e->unusable);
+    assert(!e->raw);
     return e->has_extent ? e->extent.length : e->data_len;
 }
 
@@ -1063,7 +1104,7 @@ bool nvstore_entry_set_realsize(NvstoreEntry *e, uint64_t realsize,
 void nvstore_entry_set_sealed(NvstoreEntry *e,
                               const uint8_t sealed[NVSTORE_SEAL_LEN])
 {
-    assert(!e->unusable);
+    assert(!e->raw);
     g_free(e->sealed);
     e->sealed = g_memdup2(sealed, NVSTORE_SEAL_LEN);
 }
@@ -1136,7 +1177,7 @@ bool nvstore_entry_del_attr(NvstoreEntry *e, const char *name)
 {
     NvstoreAttr *attr = nvstore_find_attr(e, name);
 
-    if (!attr || e->unusable) {
+    if (!attr || e->raw) {
         return false;
     }
     g_ptr_array_remove(e->attrs, attr);

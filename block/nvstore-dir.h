@@ -58,13 +58,15 @@ typedef struct NvstoreAttr {
 } NvstoreAttr;
 
 /*
- * What is kept of an entry that cannot be used.  It is written back
- * exactly as it was read, from @enc.  The space its attribute 'extent'
- * references is decoded, so that writers keep that space free
+ * What is kept of an entry that cannot be used: why (an unknown
+ * mandatory attribute, an invalid known attribute), and its encoding
+ * @enc, written back exactly as it was read.  The space its attribute
+ * 'extent' references is decoded, so that writers keep that space free
  * (@has_space); @space_unknown when an attribute 'extent' does not
  * decode, so that the space the entry uses cannot be known.
  */
 typedef struct NvstoreRaw {
+    char *why;
     uint8_t *enc;
     size_t len;
     bool has_space;
@@ -72,9 +74,12 @@ typedef struct NvstoreRaw {
     NvstoreExtent space;
 } NvstoreRaw;
 
+/*
+ * One blob.  A node keeps one per blob, so the entry is kept small: the
+ * name is part of the same allocation, and what only an unusable entry
+ * needs is apart (@raw).
+ */
 typedef struct NvstoreEntry {
-    /* NULL for the unnamed entry */
-    char *name;
     /* Shared by the entries of a type this version defines: read only */
     const char *type;
 
@@ -86,8 +91,6 @@ typedef struct NvstoreEntry {
      * NVSTORE_SEAL_LEN octets, or NULL
      */
     uint8_t *sealed;
-    bool has_extent;
-    bool has_realsize;
     /* The other attributes (NvstoreAttr *), in no particular order */
     GPtrArray *attrs;
 
@@ -95,21 +98,30 @@ typedef struct NvstoreEntry {
     uint8_t *data;
     size_t data_len;
 
-    /*
-     * Why the entry cannot be used (an unknown mandatory attribute, an
-     * invalid known attribute), or NULL; and then what is kept of it
-     * (NULL for a usable entry)
-     */
-    char *unusable;
+    /* NULL for a usable entry (nvstore_entry_unusable()) */
     NvstoreRaw *raw;
+
+    bool has_extent;
+    bool has_realsize;
+    /* The name; "" for the unnamed entry (a blob's name is never empty) */
+    char name[];
 } NvstoreEntry;
 
+/*
+ * The entries of a directory.  The array is sorted by name, the
+ * unnamed entry first: a lookup is a binary search, and an index of
+ * names would cost more memory than the entries' names themselves.
+ */
 typedef struct NvstoreDir {
-    /* NvstoreEntry *, in no particular order */
+    /* NvstoreEntry *, sorted by name (strcmp) */
     GPtrArray *entries;
-    /* The entries, as a set hashed by name ("" for the unnamed entry) */
-    GHashTable *by_name;
 } NvstoreDir;
+
+/* Why @entry cannot be used, or NULL if it can */
+static inline const char *nvstore_entry_unusable(const NvstoreEntry *entry)
+{
+    return entry->raw ? entry->raw->why : NULL;
+}
 
 /**
  * nvstore_dir_new:
@@ -148,7 +160,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NvstoreDir, nvstore_dir_free)
  * is wrong and where (byte offset, entry index or name).  Entries that
  * are well-formed but cannot be used by this version (an unknown
  * mandatory attribute, for instance) are not errors: they are returned
- * with NvstoreEntry.unusable set.
+ * with the reason, which nvstore_entry_unusable() gives.
  *
  * Returns: the directory, or NULL on error.
  */

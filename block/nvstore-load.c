@@ -148,7 +148,8 @@ static bool nvstore_dir_generations_ok(NvstoreDir *dir, uint64_t gen,
     for (k = 0; k < dir->entries->len; k++) {
         NvstoreEntry *e = g_ptr_array_index(dir->entries, k);
 
-        if (!e->unusable && e->has_extent && e->extent.generation > gen) {
+        if (!nvstore_entry_unusable(e) && e->has_extent &&
+            e->extent.generation > gen) {
             error_setg(errp, "Slot %d: blob '%s' has data of generation %"
                        PRIu64 ", after the slot's", i, nvstore_entry_desc(e),
                        e->extent.generation);
@@ -375,7 +376,8 @@ nvstore_commit_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
         g_autofree uint8_t *data = NULL;
         size_t len;
 
-        if (e->unusable || !e->has_extent || e->extent.generation != gen) {
+        if (nvstore_entry_unusable(e) || !e->has_extent ||
+            e->extent.generation != gen) {
             continue;
         }
         /* A torn write breaks a checksum; authentication is the reader's */

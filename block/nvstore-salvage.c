@@ -59,7 +59,7 @@ static void nvstore_found_gen(NvstoreFound *f)
     for (k = 0; k < f->dir->entries->len; k++) {
         NvstoreEntry *e = g_ptr_array_index(f->dir->entries, k);
 
-        if (!e->unusable && e->has_extent) {
+        if (!nvstore_entry_unusable(e) && e->has_extent) {
             f->gen = MAX(f->gen, e->extent.generation);
         }
     }
@@ -84,7 +84,7 @@ nvstore_found_verify(BlockDriverState *bs, NvstoreFound *f, int64_t size,
         Error *err = NULL;
         size_t len;
 
-        if (e->unusable || !e->has_extent) {
+        if (nvstore_entry_unusable(e) || !e->has_extent) {
             continue;
         }
         /* Only an extent within the image is read */

@@ -454,21 +454,12 @@ nvstore_co_create_opts(BlockDriver *drv, const char *filename,
 
 /* ---- qemu-img info ------------------------------------------------------- */
 
-static gint nvstore_blob_info_cmp(gconstpointer a, gconstpointer b)
-{
-    const ImageInfoSpecificNvstoreBlob *x = *(void *const *)a;
-    const ImageInfoSpecificNvstoreBlob *y = *(void *const *)b;
-
-    return strcmp(x->name, y->name);
-}
-
 static ImageInfoSpecific * GRAPH_RDLOCK
 nvstore_get_specific_info(BlockDriverState *bs, Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
     ImageInfoSpecific *spec = g_new0(ImageInfoSpecific, 1);
     ImageInfoSpecificNvstore *info = g_new0(ImageInfoSpecificNvstore, 1);
-    g_autoptr(GPtrArray) blobs = g_ptr_array_new();
     ImageInfoSpecificNvstoreBlobList **tail = &info->blobs;
     guint i, j;
 
@@ -476,16 +467,17 @@ nvstore_get_specific_info(BlockDriverState *bs, Error **errp)
     spec->u.nvstore.data = info;
     info->generation = s->gen;
     info->slot = s->slot;
+    /* In the directory's order: by name */
     for (i = 0; s->dir && i < s->dir->entries->len; i++) {
         NvstoreEntry *e = g_ptr_array_index(s->dir->entries, i);
         ImageInfoSpecificNvstoreBlob *b = g_new0(ImageInfoSpecificNvstoreBlob,
                                                  1);
         strList **atail = &b->attributes;
 
-        b->name = g_strdup(e->name ? e->name : "");
+        b->name = g_strdup(e->name);
         b->type = g_strdup(e->type);
-        if (e->unusable) {
-            b->unusable = g_strdup(e->unusable);
+        if (nvstore_entry_unusable(e)) {
+            b->unusable = g_strdup(nvstore_entry_unusable(e));
         } else {
             b->has_size = true;
             b->size = nvstore_entry_data_size(e);
@@ -500,11 +492,7 @@ nvstore_get_specific_info(BlockDriverState *bs, Error **errp)
                 QAPI_LIST_APPEND(atail, g_strdup(a->name));
             }
         }
-        g_ptr_array_add(blobs, b);
-    }
-    g_ptr_array_sort(blobs, nvstore_blob_info_cmp);
-    for (i = 0; i < blobs->len; i++) {
-        QAPI_LIST_APPEND(tail, g_ptr_array_index(blobs, i));
+        QAPI_LIST_APPEND(tail, b);
     }
     return spec;
 }
@@ -724,7 +712,7 @@ static uint64_t nvstore_measure_dir(NvstoreDir *dir, bool encrypted,
             .generation = NVSTORE_EXTENT_LIMIT - 1,
         };
 
-        if (e->unusable) {
+        if (nvstore_entry_unusable(e)) {
             continue;
         }
         ext.length = nvstore_entry_data_size(e);
@@ -806,7 +794,7 @@ static BlockMeasureInfo *nvstore_measure(QemuOpts *opts,
     for (i = 0; i < dir->entries->len; i++) {
         NvstoreEntry *e = g_ptr_array_index(dir->entries, i);
 
-        if (!e->unusable) {
+        if (!nvstore_entry_unusable(e)) {
             data += ROUND_UP(nvstore_entry_data_size(e), NVSTORE_ALIGN);
         }
     }

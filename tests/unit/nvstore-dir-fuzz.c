@@ -52,6 +52,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (nvstore_dir_lookup(dir, e->name) != e) {
             abort();
         }
+        /* Sorted by name, each name once */
+        if (i && strcmp(((NvstoreEntry *)g_ptr_array_index(dir->entries,
+                                                           i - 1))->name,
+                        e->name) >= 0) {
+            abort();
+        }
     }
     nvstore_dir_free(dir);
     return 0;

@@ -125,7 +125,7 @@ static void test_golden_decode(void)
     g_assert_cmpuint(dir->entries->len, ==, 2);
     a = nvstore_dir_lookup(dir, "a");
     g_assert_nonnull(a);
-    g_assert_null(a->unusable);
+    g_assert_null(nvstore_entry_unusable(a));
     g_assert_cmpstr(a->type, ==, "raw");
     g_assert_false(a->has_extent);
     g_assert_false(a->has_realsize);
@@ -563,7 +563,26 @@ static const struct {
       "31 80"
       "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 78 0c 01 61"
       "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 79 0c 01 61 00 00",
-      "duplicate blob name 'a'" },
+      "entry #1: duplicate blob name 'a'" },
+    { "duplicate names, another entry between them",
+      "31 80"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 78 0c 01 61"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 78 0c 01 62"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 79 0c 01 61 00 00",
+      "entry #2: duplicate blob name 'a'" },
+    { "two names twice: the first duplicate in the directory's order",
+      "31 80"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 78 0c 01 62"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 79 0c 01 62"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 7a 0c 01 61"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 7b 0c 01 61 00 00",
+      "entry #1: duplicate blob name 'b'" },
+    { "a duplicate before a malformed entry",
+      "31 80"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 78 0c 01 61"
+      "30 11 30 0c 16 03 72 61 77 31 00 31 00 04 01 79 0c 01 61"
+      "30 02 05 00 00 00",
+      "entry #1: duplicate blob name 'a'" },
     { "two unnamed entries",
       "31 80"
       "30 0e 30 0c 16 03 72 61 77 31 00 31 00 04 01 78"
@@ -686,6 +705,93 @@ static void test_limits(void)
     g_assert_null(nvstore_dir_parse(entries->data, entries->len, &err));
     g_assert_nonnull(strstr(error_get_pretty(err), "more than 65536 ent"));
     g_clear_pointer(&err, error_free);
+}
+
+/* Whether the entries of @dir are sorted by name, each name once */
+static bool dir_sorted(NvstoreDir *dir)
+{
+    guint i;
+
+    for (i = 1; i < dir->entries->len; i++) {
+        NvstoreEntry *a = g_ptr_array_index(dir->entries, i - 1);
+        NvstoreEntry *b = g_ptr_array_index(dir->entries, i);
+
+        if (strcmp(a->name, b->name) >= 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Random adds and deletes, the unnamed entry among them, against a hash
+ * table of the names: the entries stay sorted by name, every lookup
+ * finds what the table has, and a parse of the encoding gives the same
+ * entries in the same order
+ */
+static void test_sorted(void)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(4);
+    g_autoptr(NvstoreDir) dir = nvstore_dir_new();
+    g_autoptr(GHashTable) model = g_hash_table_new(g_str_hash, g_str_equal);
+    const char *names[40];
+    char buf[40][16];
+    int i, k;
+
+    for (i = 0; i < ARRAY_SIZE(names); i++) {
+        /* Names that share prefixes, and the unnamed entry ("") */
+        snprintf(buf[i], sizeof(buf[i]), "%.*s%d", g_rand_int_range(rand, 0, 3),
+                 "aaa", g_rand_int_range(rand, 0, 100));
+        names[i] = i ? buf[i] : "";
+    }
+    for (k = 0; k < 2000; k++) {
+        const char *name = names[g_rand_int_range(rand, 0, ARRAY_SIZE(names))];
+        const char *arg = name[0] ? name : NULL;
+        bool present = g_hash_table_contains(model, name);
+        Error *err = NULL;
+
+        if (g_rand_boolean(rand)) {
+            NvstoreEntry *e = nvstore_dir_add(dir, arg, NVSTORE_BLOB_TYPE_RAW,
+                                              &err);
+
+            g_assert_true(!e == present);
+            if (e) {
+                g_assert_cmpstr(e->name, ==, name);
+                g_hash_table_add(model, (gpointer)name);
+            }
+        } else {
+            g_assert_true(nvstore_dir_delete(dir, arg, &err) == present);
+            g_hash_table_remove(model, name);
+        }
+        if (err) {
+            error_free(err);
+        }
+        g_assert_true(dir_sorted(dir));
+        g_assert_cmpuint(dir->entries->len, ==, g_hash_table_size(model));
+        for (i = 0; i < ARRAY_SIZE(names); i++) {
+            NvstoreEntry *e = nvstore_dir_lookup(dir, names[i][0] ? names[i]
+                                                 : NULL);
+
+            g_assert_true(!e == !g_hash_table_contains(model, names[i]));
+            g_assert_true(!e || !strcmp(e->name, names[i]));
+        }
+        if (k % 100 == 99) {
+            g_autoptr(NvstoreDir) back = NULL;
+            g_autofree uint8_t *enc = NULL;
+            size_t len;
+
+            enc = nvstore_dir_encode(dir, &len, &error_abort);
+            back = nvstore_dir_parse(enc, len, &error_abort);
+            g_assert_cmpuint(back->entries->len, ==, dir->entries->len);
+            for (i = 0; i < dir->entries->len; i++) {
+                g_assert_cmpstr(((NvstoreEntry *)
+                                 g_ptr_array_index(back->entries, i))->name,
+                                ==,
+                                ((NvstoreEntry *)
+                                 g_ptr_array_index(dir->entries, i))->name);
+            }
+        }
+    }
 }
 
 static void test_api(void)
@@ -843,7 +949,7 @@ static void test_sealed(void)
     enc = nvstore_dir_encode(dir, &len, &error_abort);
     back = nvstore_dir_parse(enc, len, &error_abort);
     e = nvstore_dir_lookup(back, "a");
-    g_assert_null(e->unusable);
+    g_assert_null(nvstore_entry_unusable(e));
     g_assert_nonnull(e->sealed);
     g_assert_cmpmem(e->sealed, NVSTORE_SEAL_LEN, seal, NVSTORE_SEAL_LEN);
 
@@ -880,6 +986,7 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore-dir/truncated", test_truncated);
     g_test_add_func("/nvstore-dir/limits", test_limits);
     g_test_add_func("/nvstore-dir/api", test_api);
+    g_test_add_func("/nvstore-dir/sorted", test_sorted);
     g_test_add_func("/nvstore-dir/sealed", test_sealed);
     return g_test_run();
 }
