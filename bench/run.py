@@ -361,6 +361,12 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
         for stage, t in prof:
             emit(f'| {stage} | {t * 1e6:.0f} |')
         emit()
+        flo = statistics.median(tpm.floor(tmp, size, count))
+        emit(f'The floor of the flush: pwrite + fdatasync of the permall\'s '
+             f'{size} bytes on a plain file in the same directory, median '
+             f'{flo * 1e6:.0f} us (measured after the commands, without the '
+             f'qtest client\'s polling beside it).')
+        emit()
         emit('End to end: from the TPM_GO register write to the status '
              'read that shows the response, through tpm-tis driven by '
              'qtest (each poll is a qtest socket round trip).  At the '

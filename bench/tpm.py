@@ -73,7 +73,8 @@ STAGES = (
     ('tpm_libtpms_handle_request', 'hand-off to the worker thread'),
     ('tpm_libtpms_nvram_store', 'libtpms runs the command'),
     ('nvstore_commit_blob', 'to the main loop, commit prepared'),
-    ('nvstore_commit ', 'writes and flush'),
+    ('nvstore_commit_flush', 'writes (data, directory, slot at once)'),
+    ('nvstore_commit ', 'flush (fdatasync in a worker thread)'),
     ('tpm_tis_raise_irq', 'completion to the device'),
 )
 

@@ -422,6 +422,7 @@ nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
         error_setg_errno(errp, -ret, "Could not write to the nvstore image");
         return ret;
     }
+    trace_nvstore_commit_flush(bs, c->gen);
     ret = bdrv_co_flush(bs->file->bs);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not flush the nvstore image");
