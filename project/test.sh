@@ -202,20 +202,31 @@ fi
 step "benchmark smoke run"
 # The pflash-like workload, tiny: it must keep working (no timings judged)
 mkdir -p "$B/bench-smoke"
-if "$B/gcc/tests/bench/bench-nvstore" pflash "$B/bench-smoke" 100 1 \
-       >"$LOG/bench-smoke.log" 2>&1; then
+if timeout 300 "$B/gcc/tests/bench/bench-nvstore" pflash "$B/bench-smoke" \
+       100 1 >"$LOG/bench-smoke.log" 2>&1; then
     t_pass "bench: bench-nvstore pflash, 100 writes"
 else
     cat "$LOG/bench-smoke.log"
     t_fail "bench: bench-nvstore pflash (see $LOG/bench-smoke.log)"
 fi
 # Encrypted against plain images, tiny (ten rounds of one update)
-if "$B/gcc/tests/bench/bench-nvstore" encrypt "$B/bench-smoke" 10 \
-       >"$LOG/bench-smoke-encrypt.log" 2>&1; then
+if timeout 300 "$B/gcc/tests/bench/bench-nvstore" encrypt "$B/bench-smoke" \
+       10 >"$LOG/bench-smoke-encrypt.log" 2>&1; then
     t_pass "bench: bench-nvstore encrypt, 10 updates"
 else
     cat "$LOG/bench-smoke-encrypt.log"
     t_fail "bench: bench-nvstore encrypt (see $LOG/bench-smoke-encrypt.log)"
+fi
+# Scaling to 10,000 blobs, as bench/run.py reads it: three lines, every
+# field there (the run takes about a second)
+if timeout 300 "$B/gcc/tests/bench/bench-nvstore" scale "$B/bench-smoke" \
+       >"$LOG/bench-smoke-scale.log" 2>&1 &&
+   [ "$(grep -cE '^scale (10|1000|10000) open\+list-us [0-9.]+ update-us [0-9.]+ dir-bytes [0-9]+ image-bytes [0-9]+ heap-bytes [0-9]+ heap-with-list-bytes [0-9]+ dir-cpu-us [0-9.]+ floor-us [0-9.]+$' \
+         "$LOG/bench-smoke-scale.log")" = 3 ]; then
+    t_pass "bench: bench-nvstore scale, 10 to 10,000 blobs"
+else
+    cat "$LOG/bench-smoke-scale.log"
+    t_fail "bench: bench-nvstore scale (see $LOG/bench-smoke-scale.log)"
 fi
 
 step "fuzz smoke runs: the directory decoder and the driver"
