@@ -846,77 +846,85 @@ static NvstoreEncoded nvstore_encode_attr(const char *name,
     return nvstore_encode_flush(ctx);
 }
 
-/* Add the elements of @set to @ctx; @set must outlive @ctx */
-static void nvstore_encode_elements(QCryptoEncodeContext *ctx, GArray *set)
+/* Add the @n encodings of @set to @ctx; they must outlive @ctx */
+static void nvstore_encode_elements(QCryptoEncodeContext *ctx,
+                                    const NvstoreEncoded *set, guint n)
 {
     guint i;
 
-    for (i = 0; i < set->len; i++) {
-        NvstoreEncoded *enc = &g_array_index(set, NvstoreEncoded, i);
-
-        qcrypto_der_encode_raw(ctx, enc->p, enc->n);
+    for (i = 0; i < n; i++) {
+        qcrypto_der_encode_raw(ctx, set[i].p, set[i].n);
     }
 }
 
+/*
+ * A known attribute: begin its Attribute SEQUENCE in a new context, for
+ * the caller to encode the value into; nvstore_encode_known_end() ends it
+ */
+static QCryptoEncodeContext *nvstore_encode_known_begin(const char *name)
+{
+    QCryptoEncodeContext *ctx = qcrypto_der_encode_ctx_new();
+
+    qcrypto_der_encode_seq_begin(ctx);
+    qcrypto_der_encode_ia5_str(ctx, name, strlen(name));
+    return ctx;
+}
+
+static NvstoreEncoded nvstore_encode_known_end(QCryptoEncodeContext *ctx)
+{
+    qcrypto_der_encode_seq_end(ctx);
+    return nvstore_encode_flush(ctx);
+}
+
+/*
+ * One entry.  A commit encodes every entry of the directory, so this
+ * allocates little: each known attribute is encoded in one context with
+ * its value, and the attributes' encodings sit in arrays of their own
+ * size.
+ */
 static NvstoreEncoded nvstore_encode_entry(NvstoreEntry *e)
 {
-    g_autoptr(GArray) mand = g_array_new(false, false, sizeof(NvstoreEncoded));
-    g_autoptr(GArray) opt = g_array_new(false, false, sizeof(NvstoreEncoded));
+    NvstoreEncoded mand[3];
+    g_autofree NvstoreEncoded *opt = NULL;
     QCryptoEncodeContext *ctx;
-    uint8_t realsize[8];
-    NvstoreEncoded attr;
-    guint i;
+    NvstoreEncoded out;
+    uint8_t crc[4], realsize[8];
+    guint nmand = 0, i;
 
     if (e->raw) {
         return (NvstoreEncoded) { g_memdup2(e->raw->enc, e->raw->len),
                                   e->raw->len };
     }
-    g_array_set_clear_func(mand, nvstore_encoded_clear);
-    g_array_set_clear_func(opt, nvstore_encoded_clear);
 
     if (e->has_extent) {
-        uint8_t crc[4];
-        NvstoreEncoded value;
-
         stl_be_p(crc, e->extent.crc32c);
-        ctx = qcrypto_der_encode_ctx_new();
+        ctx = nvstore_encode_known_begin(NVSTORE_ATTR_EXTENT);
         qcrypto_der_encode_seq_begin(ctx);
         qcrypto_der_encode_uint64(ctx, e->extent.offset);
         qcrypto_der_encode_uint64(ctx, e->extent.length);
         qcrypto_der_encode_uint64(ctx, e->extent.generation);
         qcrypto_der_encode_octet_str(ctx, crc, sizeof(crc));
         qcrypto_der_encode_seq_end(ctx);
-        value = nvstore_encode_flush(ctx);
-        attr = nvstore_encode_attr(NVSTORE_ATTR_EXTENT, value.p, value.n);
-        g_array_append_val(mand, attr);
-        g_free(value.p);
+        mand[nmand++] = nvstore_encode_known_end(ctx);
     }
     if (e->has_realsize) {
-        NvstoreEncoded value;
-
         stq_be_p(realsize, e->realsize);
-        ctx = qcrypto_der_encode_ctx_new();
+        ctx = nvstore_encode_known_begin(NVSTORE_ATTR_REALSIZE);
         qcrypto_der_encode_octet_str(ctx, realsize, sizeof(realsize));
-        value = nvstore_encode_flush(ctx);
-        attr = nvstore_encode_attr(NVSTORE_ATTR_REALSIZE, value.p, value.n);
-        g_array_append_val(mand, attr);
-        g_free(value.p);
+        mand[nmand++] = nvstore_encode_known_end(ctx);
     }
     if (e->sealed) {
-        NvstoreEncoded value;
-
-        ctx = qcrypto_der_encode_ctx_new();
+        ctx = nvstore_encode_known_begin(NVSTORE_ATTR_SEALED);
         qcrypto_der_encode_octet_str(ctx, e->sealed, NVSTORE_SEAL_LEN);
-        value = nvstore_encode_flush(ctx);
-        attr = nvstore_encode_attr(NVSTORE_ATTR_SEALED, value.p, value.n);
-        g_array_append_val(mand, attr);
-        g_free(value.p);
+        mand[nmand++] = nvstore_encode_known_end(ctx);
+    }
+    if (e->attrs->len) {
+        opt = g_new(NvstoreEncoded, e->attrs->len);
     }
     for (i = 0; i < e->attrs->len; i++) {
         NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
 
-        attr = nvstore_encode_attr(a->name, a->value, a->value_len);
-        g_array_append_val(opt, attr);
+        opt[i] = nvstore_encode_attr(a->name, a->value, a->value_len);
     }
 
     ctx = qcrypto_der_encode_ctx_new();
@@ -924,10 +932,10 @@ static NvstoreEncoded nvstore_encode_entry(NvstoreEntry *e)
     qcrypto_der_encode_seq_begin(ctx);
     qcrypto_der_encode_ia5_str(ctx, e->type, strlen(e->type));
     qcrypto_der_encode_set_begin(ctx);
-    nvstore_encode_elements(ctx, mand);
+    nvstore_encode_elements(ctx, mand, nmand);
     qcrypto_der_encode_set_end(ctx);
     qcrypto_der_encode_set_begin(ctx);
-    nvstore_encode_elements(ctx, opt);
+    nvstore_encode_elements(ctx, opt, e->attrs->len);
     qcrypto_der_encode_set_end(ctx);
     qcrypto_der_encode_octet_str(ctx, e->data, e->data_len);
     qcrypto_der_encode_seq_end(ctx);
@@ -935,7 +943,14 @@ static NvstoreEncoded nvstore_encode_entry(NvstoreEntry *e)
         qcrypto_der_encode_utf8_str(ctx, e->name, strlen(e->name));
     }
     qcrypto_der_encode_seq_end(ctx);
-    return nvstore_encode_flush(ctx);
+    out = nvstore_encode_flush(ctx);
+    for (i = 0; i < nmand; i++) {
+        g_free(mand[i].p);
+    }
+    for (i = 0; i < e->attrs->len; i++) {
+        g_free(opt[i].p);
+    }
+    return out;
 }
 
 uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp)
@@ -955,7 +970,8 @@ uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp)
     }
     ctx = qcrypto_der_encode_ctx_new();
     qcrypto_der_encode_set_indefinite_begin(ctx);
-    nvstore_encode_elements(ctx, entries);
+    nvstore_encode_elements(ctx, &g_array_index(entries, NvstoreEncoded, 0),
+                            entries->len);
     qcrypto_der_encode_set_end(ctx);
     if (qcrypto_der_encode_ctx_buffer_len(ctx) > NVSTORE_DIR_MAX_SIZE) {
         error_setg(errp, "The directory would be %zu bytes, more than "
