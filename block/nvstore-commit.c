@@ -206,7 +206,10 @@ static int nvstore_apply_one(NvstoreEntry *e, const NvstoreBlobUpdate *u,
     return 0;
 }
 
-/* Step 2: the new directory, a copy of the committed one with @updates */
+/*
+ * Step 2: the new directory, a copy of the committed one with @updates.
+ * The copy shares the entries that the commit does not change.
+ */
 static int nvstore_commit_apply(BDRVNvstoreState *s, NvstoreCommit *c,
                                 Error **errp)
 {
@@ -229,7 +232,9 @@ static int nvstore_commit_apply(BDRVNvstoreState *s, NvstoreCommit *c,
                        u->name);
             return -EINVAL;
         }
-        e = nvstore_dir_lookup(c->dir, u->name);
+        /* What the commit changes becomes the new directory's own */
+        e = u->remove ? nvstore_dir_lookup(c->dir, u->name) :
+                        nvstore_dir_lookup_mut(c->dir, u->name);
         if (u->remove) {
             if (!e) {
                 error_setg(errp, "No blob named '%s'", u->name);

@@ -174,10 +174,15 @@ static void nvstore_attr_free(gpointer p)
     g_free(attr);
 }
 
-static void nvstore_entry_free(gpointer p)
+/* Drop a directory's reference to an entry (NvstoreEntry.refs) */
+static void nvstore_entry_unref(gpointer p)
 {
     NvstoreEntry *e = p;
 
+    assert(e->refs);
+    if (--e->refs) {
+        return;
+    }
     nvstore_type_free(e->type);
     g_ptr_array_unref(e->attrs);
     g_free(e->data);
@@ -231,6 +236,7 @@ static NvstoreEntry *nvstore_entry_new(const char *name, size_t name_len)
 
     memcpy(e->name, name, name_len);
     e->attrs = nvstore_no_attrs();
+    e->refs = 1;
     return e;
 }
 
@@ -277,7 +283,7 @@ NvstoreDir *nvstore_dir_new(void)
 {
     NvstoreDir *dir = g_new0(NvstoreDir, 1);
 
-    dir->entries = g_ptr_array_new_with_free_func(nvstore_entry_free);
+    dir->entries = g_ptr_array_new_with_free_func(nvstore_entry_unref);
     return dir;
 }
 
@@ -286,6 +292,7 @@ static NvstoreEntry *nvstore_entry_copy(const NvstoreEntry *e)
     NvstoreEntry *c = g_memdup2(e, nvstore_entry_size(strlen(e->name)));
     guint i;
 
+    c->refs = 1;
     c->type = nvstore_type_dup(e->type, strlen(e->type));
     c->attrs = e->attrs->len ?
                g_ptr_array_new_full(e->attrs->len, nvstore_attr_free) :
@@ -315,11 +322,13 @@ NvstoreDir *nvstore_dir_copy(const NvstoreDir *dir)
     guint i;
 
     copy->entries = g_ptr_array_new_full(dir->entries->len,
-                                         nvstore_entry_free);
+                                         nvstore_entry_unref);
     for (i = 0; i < dir->entries->len; i++) {
-        g_ptr_array_add(copy->entries,
-                        nvstore_entry_copy(g_ptr_array_index(dir->entries,
-                                                             i)));
+        NvstoreEntry *e = g_ptr_array_index(dir->entries, i);
+
+        assert(e->refs < UINT16_MAX);
+        e->refs++;
+        g_ptr_array_add(copy->entries, e);
     }
     return copy;
 }
@@ -679,7 +688,7 @@ static NvstoreEntry *nvstore_parse_entry(NvstoreParseCtx *ctx,
     }
     e = nvstore_entry_new((const char *)name.p, name.n);
     if (!nvstore_parse_nvram(ctx, e, nvram, errp)) {
-        nvstore_entry_free(e);
+        nvstore_entry_unref(e);
         return NULL;
     }
     return e;
@@ -999,6 +1008,24 @@ NvstoreEntry *nvstore_dir_lookup(NvstoreDir *dir, const char *name)
     return g_ptr_array_index(dir->entries, pos);
 }
 
+NvstoreEntry *nvstore_dir_lookup_mut(NvstoreDir *dir, const char *name)
+{
+    NvstoreEntry *e;
+    guint pos;
+
+    if (!nvstore_dir_find(dir, name ? name : "", &pos)) {
+        return NULL;
+    }
+    e = g_ptr_array_index(dir->entries, pos);
+    if (e->refs > 1) {
+        /* Shared with another directory: take a copy of our own */
+        e->refs--;
+        e = nvstore_entry_copy(e);
+        dir->entries->pdata[pos] = e;
+    }
+    return e;
+}
+
 NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
                               const char *type, Error **errp)
 {
@@ -1056,6 +1083,7 @@ uint64_t nvstore_entry_data_size(NvstoreEntry *e)
 bool nvstore_entry_set_inline(NvstoreEntry *e, const uint8_t *data,
                               size_t len, Error **errp)
 {
+    assert(e->refs == 1);
     if (!nvstore_entry_check_usable(e, errp)) {
         return false;
     }
@@ -1075,6 +1103,7 @@ bool nvstore_entry_set_inline(NvstoreEntry *e, const uint8_t *data,
 bool nvstore_entry_set_extent(NvstoreEntry *e, const NvstoreExtent *extent,
                               Error **errp)
 {
+    assert(e->refs == 1);
     if (!nvstore_entry_check_usable(e, errp)) {
         return false;
     }
@@ -1103,6 +1132,7 @@ bool nvstore_entry_set_extent(NvstoreEntry *e, const NvstoreExtent *extent,
 bool nvstore_entry_set_realsize(NvstoreEntry *e, uint64_t realsize,
                                 Error **errp)
 {
+    assert(e->refs == 1);
     if (!nvstore_entry_check_usable(e, errp)) {
         return false;
     }
@@ -1120,6 +1150,7 @@ bool nvstore_entry_set_realsize(NvstoreEntry *e, uint64_t realsize,
 void nvstore_entry_set_sealed(NvstoreEntry *e,
                               const uint8_t sealed[NVSTORE_SEAL_LEN])
 {
+    assert(e->refs == 1);
     assert(!e->raw);
     g_free(e->sealed);
     e->sealed = g_memdup2(sealed, NVSTORE_SEAL_LEN);
@@ -1138,6 +1169,7 @@ bool nvstore_entry_set_attr(NvstoreEntry *e, const char *name,
     NvstoreAttr *attr;
     NvstoreEncoded enc;
 
+    assert(e->refs == 1);
     if (!nvstore_entry_check_usable(e, errp) ||
         !nvstore_check_id("attribute name", name, errp)) {
         return false;
@@ -1193,6 +1225,7 @@ bool nvstore_entry_del_attr(NvstoreEntry *e, const char *name)
 {
     NvstoreAttr *attr = nvstore_find_attr(e, name);
 
+    assert(e->refs == 1);
     if (!attr || e->raw) {
         return false;
     }

@@ -101,6 +101,12 @@ typedef struct NvstoreEntry {
     /* NULL for a usable entry (nvstore_entry_unusable()) */
     NvstoreRaw *raw;
 
+    /*
+     * The directories that hold the entry: nvstore_dir_copy() shares
+     * entries, and an entry is changed only when it is its directory's
+     * alone (nvstore_dir_lookup_mut())
+     */
+    uint16_t refs;
     bool has_extent;
     bool has_realsize;
     /* The name; "" for the unnamed entry (a blob's name is never empty) */
@@ -134,8 +140,14 @@ NvstoreDir *nvstore_dir_new(void);
  * nvstore_dir_copy:
  * @dir: a directory
  *
- * Returns: a deep copy of @dir, every entry usable or not, which encodes
- * to the same bytes.
+ * Copy @dir in time independent of the size of its entries: the copy
+ * shares them (each entry counts its directories), and an entry is
+ * copied when one of the directories changes it, which it must look up
+ * with nvstore_dir_lookup_mut().  Directories that share entries are
+ * used in one thread (a node's AioContext).
+ *
+ * Returns: a copy of @dir, every entry usable or not, which encodes to
+ * the same bytes.
  */
 NvstoreDir *nvstore_dir_copy(const NvstoreDir *dir);
 
@@ -205,6 +217,20 @@ uint8_t *nvstore_dir_encode(NvstoreDir *dir, size_t *len, Error **errp);
  * Returns: the entry, usable or not, or NULL if there is none.
  */
 NvstoreEntry *nvstore_dir_lookup(NvstoreDir *dir, const char *name);
+
+/**
+ * nvstore_dir_lookup_mut:
+ * @dir: the directory
+ * @name: the blob's name, NULL for the unnamed blob
+ *
+ * Like nvstore_dir_lookup(), for an entry to change: if another
+ * directory shares it (nvstore_dir_copy()), @dir gets a copy of its own.
+ * The nvstore_entry_set_*() functions and nvstore_entry_del_attr() take
+ * only such an entry, or one of nvstore_dir_add().
+ *
+ * Returns: the entry, usable or not, or NULL if there is none.
+ */
+NvstoreEntry *nvstore_dir_lookup_mut(NvstoreDir *dir, const char *name);
 
 /**
  * nvstore_dir_add:

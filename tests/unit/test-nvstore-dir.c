@@ -162,10 +162,14 @@ static void test_golden_decode(void)
         g_autoptr(NvstoreDir) copy = nvstore_dir_copy(dir);
 
         assert_copy_encodes(dir, b);
-        g_assert_true(nvstore_entry_set_attr(nvstore_dir_lookup(copy,
-                                                                "permall"),
+        g_assert_true(nvstore_dir_lookup(copy, "permall") == p);
+        g_assert_true(nvstore_entry_set_attr(nvstore_dir_lookup_mut(copy,
+                                                                    "permall"),
                                              "z", (const uint8_t *)"\x05\x00",
                                              2, &error_abort));
+        /* The copy changed its own copy of the entry */
+        g_assert_true(nvstore_dir_lookup(copy, "permall") != p);
+        g_assert_true(nvstore_dir_lookup(dir, "permall") == p);
         g_assert_true(nvstore_dir_delete(copy, "a", &error_abort));
         g_assert_nonnull(nvstore_dir_lookup(dir, "a"));
         g_assert_null(nvstore_entry_get_attr(p, "z")->value);
@@ -794,6 +798,83 @@ static void test_sorted(void)
     }
 }
 
+/* @dir encodes to @len bytes at @enc */
+static void assert_encodes(NvstoreDir *dir, const uint8_t *enc, size_t len)
+{
+    g_autofree uint8_t *e = NULL;
+    size_t n;
+
+    e = nvstore_dir_encode(dir, &n, &error_abort);
+    g_assert_cmpmem(e, n, enc, len);
+}
+
+/*
+ * Copies share their entries until one changes them: a change through
+ * nvstore_dir_lookup_mut() leaves the other directories as they were,
+ * and each entry lives until the last directory that holds it goes,
+ * whatever the order they go in (the sanitizer build checks the frees)
+ */
+static void test_copy_shares(void)
+{
+    NvstoreDir *dir = nvstore_dir_new();
+    g_autofree uint8_t *before = NULL;
+    size_t len;
+    int i, round;
+
+    for (i = 0; i < 50; i++) {
+        g_autofree char *name = g_strdup_printf("b%02d", i);
+        NvstoreEntry *e = nvstore_dir_add(dir, name, NVSTORE_BLOB_TYPE_RAW,
+                                          &error_abort);
+
+        nvstore_entry_set_inline(e, (const uint8_t *)name, strlen(name),
+                                 &error_abort);
+    }
+    before = nvstore_dir_encode(dir, &len, &error_abort);
+    for (round = 0; round < 3; round++) {
+        NvstoreDir *copy = nvstore_dir_copy(dir);
+        NvstoreDir *copy2 = nvstore_dir_copy(copy);
+
+        for (i = 0; i < 50; i += 3) {
+            g_autofree char *name = g_strdup_printf("b%02d", i);
+            NvstoreEntry *e = nvstore_dir_lookup_mut(copy, name);
+
+            g_assert_true(e != nvstore_dir_lookup(dir, name));
+            g_assert_true(e != nvstore_dir_lookup(copy2, name));
+            g_assert_true(nvstore_dir_lookup_mut(copy, name) == e);
+            nvstore_entry_set_inline(e, (const uint8_t *)"x", 1,
+                                     &error_abort);
+        }
+        g_assert_true(nvstore_dir_lookup(copy, "b01") ==
+                      nvstore_dir_lookup(dir, "b01"));
+        nvstore_dir_delete(copy, "b01", &error_abort);
+        nvstore_dir_add(copy, "new", NVSTORE_BLOB_TYPE_RAW, &error_abort);
+        assert_encodes(dir, before, len);
+        assert_encodes(copy2, before, len);
+        if (round == 0) {
+            nvstore_dir_free(copy);
+            nvstore_dir_free(copy2);
+        } else if (round == 1) {
+            nvstore_dir_free(copy2);
+            nvstore_dir_free(copy);
+        } else {
+            /* As a commit does: the copy becomes the directory */
+            nvstore_dir_free(dir);
+            dir = copy;
+            assert_encodes(copy2, before, len);
+            nvstore_dir_free(copy2);
+        }
+        if (round < 2) {
+            assert_encodes(dir, before, len);
+        }
+    }
+    g_assert_cmpuint(dir->entries->len, ==, 50);
+    g_assert_null(nvstore_dir_lookup(dir, "b01"));
+    g_assert_nonnull(nvstore_dir_lookup(dir, "new"));
+    g_assert_cmpmem(nvstore_dir_lookup(dir, "b03")->data, 1, "x", 1);
+    g_assert_cmpmem(nvstore_dir_lookup(dir, "b04")->data, 3, "b04", 3);
+    nvstore_dir_free(dir);
+}
+
 static void test_api(void)
 {
     g_autoptr(NvstoreDir) dir = nvstore_dir_new();
@@ -958,7 +1039,7 @@ static void test_sealed(void)
     g_assert_cmpmem(enc, len, enc2, len2);
 
     /* New data, no seal */
-    e = nvstore_dir_lookup(copy, "a");
+    e = nvstore_dir_lookup_mut(copy, "a");
     nvstore_entry_set_extent(e, &ext, &error_abort);
     g_assert_null(e->sealed);
     nvstore_entry_set_sealed(e, seal);
@@ -987,6 +1068,7 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore-dir/limits", test_limits);
     g_test_add_func("/nvstore-dir/api", test_api);
     g_test_add_func("/nvstore-dir/sorted", test_sorted);
+    g_test_add_func("/nvstore-dir/copy-shares", test_copy_shares);
     g_test_add_func("/nvstore-dir/sealed", test_sealed);
     return g_test_run();
 }
