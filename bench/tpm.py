@@ -51,13 +51,22 @@ def stats(times: 'list[float]') -> str:
     return f'{med * 1e6:9.0f} {p99 * 1e6:9.0f}'
 
 
-def floor(directory: str, size: int, count: int) -> 'list[float]':
+def floor(directory: str, size: int, count: int,
+          gap: float = 0.0) -> 'list[float]':
+    """
+    Seconds of each of @count pwrite + fdatasync of @size bytes on a plain
+    file, back to back or one every @gap seconds.  Spaced out, each write
+    changes the file's modification time, which fdatasync may have to
+    write too (the inode): the floor for writes as a TPM's commands come.
+    """
     path = os.path.join(directory, 'floor')
     data = os.urandom(size)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     times = []
     try:
         for _ in range(count):
+            if gap:
+                time.sleep(gap)
             start = time.perf_counter()
             os.pwrite(fd, data, 0)
             os.fdatasync(fd)
@@ -153,7 +162,7 @@ def run_vm(tmp: str, count: int, trace: str = '',
             swtpm_proc.terminate()
             swtpm_proc.wait(timeout=10)
     if profile:
-        return stage_times(log, count)
+        return stage_times(log, count), command_interval(log, count)
     backend = backend_times(log) if not trace else []
     # Startup and NV_DefineSpace, then the GetRandoms, then the NV_Writes
     if backend:
@@ -196,6 +205,13 @@ def backend_times(log: str) -> 'list[float]':
             times.append(t - start)
             start = None
     return times
+
+
+def command_interval(log: str, count: int) -> float:
+    """The median seconds from one TPM_GO to the next, last @count ones"""
+    gos = [t for t, event in trace_events(log) if event.startswith(TPM_GO)]
+    return statistics.median(b - a for a, b in zip(gos[-count:],
+                                                   gos[-count + 1:]))
 
 
 def stage_times(log: str, count: int) -> 'list[tuple[str, float]]':
