@@ -264,6 +264,19 @@ retry_iotest() {
         >>"$LOG/iotests-$label-retry.log" 2>&1
 }
 
+# split_tap: ./check's TAP on stdin, one result per line.  Its parallel
+# jobs can write two results into one line ("ok raw 081ok raw 025"), and
+# a result read as part of another could hide a failure.
+split_tap() {
+    /usr/bin/python3 -c '
+import re, sys
+for line in sys.stdin:
+    for part in re.split(r"(?<=\S)(?=(?:not ok|ok) [a-z0-9]+ \S|# )",
+                         line.rstrip("\n")):
+        print(part)
+'
+}
+
 # An iotests run that takes more than $IOTESTS_TIMEOUT seconds hangs: it
 # is killed and fails, naming the tests that had not finished.
 IOTESTS_TIMEOUT=${NVSTORE_IOTESTS_TIMEOUT:-2400}
@@ -306,7 +319,7 @@ run_iotests() {
                 t_fail "iotests $label: ${line#not ok }"
             fi ;;
         esac
-    done <"$LOG/iotests-$label.tap"
+    done < <(split_tap <"$LOG/iotests-$label.tap")
     if ! grep -qE '^(not )?ok ' "$LOG/iotests-$label.tap"; then
         tail -n 20 "$LOG/iotests-$label.tap"
         t_fail "iotests $label: no test ran"
