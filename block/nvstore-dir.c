@@ -42,13 +42,15 @@ static gint nvstore_entry_cmp(gconstpointer a, gconstpointer b)
 }
 
 /*
- * Whether @dir has an entry named @name ("" for the unnamed one); *@pos
- * is its index, or where it would go
+ * Whether @dir has an entry named @name (NULL or "" for the unnamed
+ * one); *@pos is its index, or where it would go
  */
 static bool nvstore_dir_find(const NvstoreDir *dir, const char *name,
                              guint *pos)
 {
     guint lo = 0, hi = dir->entries->len;
+
+    name = name ?: "";
 
     while (lo < hi) {
         guint mid = lo + (hi - lo) / 2;
@@ -1002,7 +1004,7 @@ NvstoreEntry *nvstore_dir_lookup(NvstoreDir *dir, const char *name)
 {
     guint pos;
 
-    if (!nvstore_dir_find(dir, name ? name : "", &pos)) {
+    if (!nvstore_dir_find(dir, name, &pos)) {
         return NULL;
     }
     return g_ptr_array_index(dir->entries, pos);
@@ -1013,7 +1015,7 @@ NvstoreEntry *nvstore_dir_lookup_mut(NvstoreDir *dir, const char *name)
     NvstoreEntry *e;
     guint pos;
 
-    if (!nvstore_dir_find(dir, name ? name : "", &pos)) {
+    if (!nvstore_dir_find(dir, name, &pos)) {
         return NULL;
     }
     e = g_ptr_array_index(dir->entries, pos);
@@ -1036,7 +1038,7 @@ NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
         !nvstore_check_id("blob type", type, errp)) {
         return NULL;
     }
-    if (nvstore_dir_find(dir, name ? name : "", &pos)) {
+    if (nvstore_dir_find(dir, name, &pos)) {
         error_setg(errp, "A blob named '%s' exists already",
                    name ? name : "(unnamed)");
         return NULL;
@@ -1056,7 +1058,7 @@ bool nvstore_dir_delete(NvstoreDir *dir, const char *name, Error **errp)
 {
     guint pos;
 
-    if (!nvstore_dir_find(dir, name ? name : "", &pos)) {
+    if (!nvstore_dir_find(dir, name, &pos)) {
         error_setg(errp, "No blob named '%s'", name ? name : "(unnamed)");
         return false;
     }
