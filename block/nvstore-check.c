@@ -11,8 +11,10 @@
  * (nvstore-salvage.c) reports what the data area holds, and with -r all
  * makes its newest complete directory the state again; a damaged header
  * is rewritten once the image has a state.  Otherwise a repair never
- * touches the committed state: it only clears a slot that open ignores.
- * Damaged blobs cannot be repaired: they are reported by name.
+ * touches the committed state but in one way: it clears a slot or a close
+ * record that open ignores, and a damaged blob whose copy in the previous
+ * commit is intact is restored to that copy, in one commit.  Other
+ * damaged blobs are reported by name.
  */
 
 #include "qemu/osdep.h"
@@ -77,14 +79,17 @@ nvstore_check_fix_header(BlockDriverState *bs, BdrvCheckResult *res)
     res->corruptions_fixed++;
 }
 
-/* Clear slot @k, which open ignores */
+/*
+ * Zero the @len bytes at @offset, a slot or the close record that open
+ * ignores: a leak fixed
+ */
 static void coroutine_fn GRAPH_RDLOCK
-nvstore_check_clear_slot(BlockDriverState *bs, BdrvCheckResult *res, int k)
+nvstore_check_clear(BlockDriverState *bs, BdrvCheckResult *res,
+                    uint64_t offset, size_t len)
 {
-    uint8_t zero[sizeof(NvstoreSlot)] = { 0 };
+    g_autofree uint8_t *zero = g_malloc0(len);
 
-    if (bdrv_co_pwrite(bs->file, NVSTORE_SLOT_OFFSET(k), sizeof(zero), zero,
-                       0) < 0 ||
+    if (bdrv_co_pwrite(bs->file, offset, len, zero, 0) < 0 ||
         bdrv_co_flush(bs->file->bs) < 0) {
         res->check_errors++;
     } else {
@@ -136,13 +141,43 @@ nvstore_check_other_slot(BlockDriverState *bs, BdrvCheckResult *res,
         return;
     }
     if (ret == 0) {
-        error_setg(&err, "Slot %d: generation %" PRIu64 " is a torn commit",
-                   k, slot.generation);
+        error_setg(&err, "Slot %d: generation %" PRIu64 " is a torn commit, "
+                   "which a crash or an I/O error interrupted before it "
+                   "was reported done; the image is at generation %" PRIu64,
+                   k, slot.generation, s->gen);
     }
     nvstore_check_report(fix & BDRV_FIX_LEAKS ? "Repairing" : "Leaked", err);
     res->leaks++;
     if (fix & BDRV_FIX_LEAKS) {
-        nvstore_check_clear_slot(bs, res, k);
+        nvstore_check_clear(bs, res, NVSTORE_SLOT_OFFSET(k),
+                            sizeof(NvstoreSlot));
+    }
+}
+
+/*
+ * The close record: one whose checksum fails is what a crash leaves in
+ * the middle of its write, harmless (open ignores it) and counted as a
+ * leak, which the repair clears
+ */
+static void coroutine_fn GRAPH_RDLOCK
+nvstore_check_close_record(BlockDriverState *bs, BdrvCheckResult *res,
+                           BdrvCheckMode fix)
+{
+    Error *err = NULL;
+    NvstoreSlot rec;
+    int ret = nvstore_read_close_record(bs, &rec, &err);
+
+    error_free(err);
+    if (ret != -EINVAL) {
+        return;
+    }
+    fprintf(stderr, "%s The close record is corrupt (checksum mismatch): "
+            "a crash interrupted its write, and open ignores it\n",
+            fix & BDRV_FIX_LEAKS ? "Repairing" : "Leaked");
+    res->leaks++;
+    if (fix & BDRV_FIX_LEAKS) {
+        nvstore_check_clear(bs, res, NVSTORE_CLOSE_OFFSET,
+                            NVSTORE_CLOSE_SIZE);
     }
 }
 
@@ -175,18 +210,94 @@ static void nvstore_check_overlaps(BDRVNvstoreState *s, BdrvCheckResult *res,
     res->image_end_offset = end;
 }
 
-/* Every blob's data is within the image and matches its checksum */
-static void coroutine_fn GRAPH_RDLOCK
-nvstore_check_blobs(BlockDriverState *bs, BdrvCheckResult *res)
+/* A damaged blob's older copy that reads back intact */
+typedef struct NvstoreRestore {
+    NvstoreBlobUpdate u;
+    uint8_t *data;
+    uint64_t gen;
+} NvstoreRestore;
+
+static void nvstore_restore_clear(gpointer p)
+{
+    g_free(((NvstoreRestore *)p)->data);
+}
+
+/*
+ * The directory of the slot besides the committed one, if it is valid
+ * and older: the previous commit, whose blobs may be intact where the
+ * committed ones are not
+ */
+static NvstoreDir * coroutine_fn GRAPH_RDLOCK
+nvstore_check_previous_dir(BlockDriverState *bs, int64_t file_size,
+                           uint64_t *gen)
 {
     BDRVNvstoreState *s = bs->opaque;
+    NvstoreDir *dir = NULL;
+    NvstoreSlot slot;
+
+    if (nvstore_read_slot(bs, !s->slot, file_size, &slot, &dir, NULL) < 0) {
+        return NULL;
+    }
+    if (slot.generation >= s->gen) {
+        nvstore_dir_free(dir);
+        return NULL;
+    }
+    *gen = slot.generation;
+    return dir;
+}
+
+/*
+ * Whether @old, the entry of damaged blob @e in the previous commit, is
+ * another copy of its data that reads back intact: then add it to
+ * @restore
+ */
+static bool coroutine_fn GRAPH_RDLOCK
+nvstore_check_older_copy(BlockDriverState *bs, NvstoreEntry *e,
+                         NvstoreEntry *old, uint64_t gen, GArray *restore)
+{
+    NvstoreRestore r = { .gen = gen };
+    size_t len;
+
+    if (!old || nvstore_entry_unusable(old) || strcmp(old->type, e->type) ||
+        (old->has_extent && e->has_extent &&
+         old->extent.offset == e->extent.offset &&
+         old->extent.generation == e->extent.generation) ||
+        nvstore_read_entry(bs, old, &r.data, &len, NULL) < 0) {
+        return false;
+    }
+    r.u = (NvstoreBlobUpdate) {
+        .name = e->name, .type = e->type, .data = r.data, .len = len,
+        .has_realsize = old->has_realsize, .realsize = old->realsize,
+    };
+    g_array_append_val(restore, r);
+    return true;
+}
+
+/*
+ * Every blob's data is within the image and matches its checksum.  A
+ * blob that does not, but whose copy in the previous commit reads back
+ * intact, can be restored to that copy: with BDRV_FIX_ERRORS, all of
+ * them in one commit.
+ */
+static void coroutine_fn GRAPH_RDLOCK
+nvstore_check_blobs(BlockDriverState *bs, BdrvCheckResult *res,
+                    BdrvCheckMode fix, int64_t file_size)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    g_autoptr(GArray) restore = g_array_new(false, false,
+                                            sizeof(NvstoreRestore));
+    g_autoptr(NvstoreDir) prev = NULL;
+    g_autofree NvstoreBlobUpdate *u = NULL;
+    uint64_t prev_gen = 0;
+    bool prev_read = false;
+    Error *err = NULL;
     guint i;
 
+    g_array_set_clear_func(restore, nvstore_restore_clear);
     for (i = 0; i < s->dir->entries->len; i++) {
         NvstoreEntry *e = g_ptr_array_index(s->dir->entries, i);
         const char *why = nvstore_entry_unusable(e);
         g_autofree uint8_t *data = NULL;
-        Error *err = NULL;
         size_t len;
 
         if (why) {
@@ -194,11 +305,43 @@ nvstore_check_blobs(BlockDriverState *bs, BdrvCheckResult *res)
                     "version: %s\n", nvstore_entry_desc(e), why);
             continue;
         }
-        if (nvstore_read_entry(bs, e, &data, &len, &err) < 0) {
-            nvstore_check_report("ERROR", err);
-            res->corruptions++;
+        if (nvstore_read_entry(bs, e, &data, &len, &err) >= 0) {
+            continue;
+        }
+        nvstore_check_report("ERROR", err);
+        err = NULL;
+        res->corruptions++;
+        if (!prev_read) {
+            prev = nvstore_check_previous_dir(bs, file_size, &prev_gen);
+            prev_read = true;
+        }
+        if (e->name[0] && prev &&
+            nvstore_check_older_copy(bs, e, nvstore_dir_lookup(prev, e->name),
+                                     prev_gen, restore)) {
+            fprintf(stderr, "%s blob '%s': the previous commit, generation %"
+                    PRIu64 ", holds an older copy that is intact%s\n",
+                    fix & BDRV_FIX_ERRORS ? "Repairing" : "Restorable",
+                    e->name, prev_gen, fix & BDRV_FIX_ERRORS ?
+                    ": restoring it" : " ('qemu-img check -r all' restores "
+                    "it)");
         }
     }
+    if (!(fix & BDRV_FIX_ERRORS) || !restore->len) {
+        return;
+    }
+    u = g_new(NvstoreBlobUpdate, restore->len);
+    for (i = 0; i < restore->len; i++) {
+        u[i] = g_array_index(restore, NvstoreRestore, i).u;
+    }
+    if (nvstore_co_commit_locked(bs, u, restore->len, &err) < 0) {
+        fprintf(stderr, "ERROR Could not restore the damaged blobs: %s\n",
+                error_get_pretty(err));
+        error_free(err);
+        res->check_errors++;
+        return;
+    }
+    res->corruptions -= restore->len;
+    res->corruptions_fixed += restore->len;
 }
 
 int coroutine_fn GRAPH_RDLOCK
@@ -230,8 +373,9 @@ nvstore_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     }
     QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
     nvstore_check_other_slot(bs, res, fix, file_size);
+    nvstore_check_close_record(bs, res, fix);
     nvstore_check_overlaps(s, res, file_size);
-    nvstore_check_blobs(bs, res);
+    nvstore_check_blobs(bs, res, fix, file_size);
 out:
     qemu_co_mutex_unlock(&s->lock);
     return 0;

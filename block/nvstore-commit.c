@@ -36,23 +36,33 @@ typedef struct NvstoreCommit {
     uint8_t *enc;
     size_t enc_len;
     uint64_t dir_offset;
+    uint32_t dir_crc32c;
     /* The end of the last range it writes */
     uint64_t end;
 } NvstoreCommit;
 
+void nvstore_slot_to_disk(NvstoreSlot *out, const NvstoreSlot *slot,
+                          const char *magic)
+{
+    *out = *slot;
+    memcpy(out->magic, magic, sizeof(out->magic));
+    nvstore_slot_to_be(out);
+    out->slot_crc32c = cpu_to_be32(nvstore_crc(out,
+                                               offsetof(NvstoreSlot,
+                                                        slot_crc32c)));
+}
+
 void nvstore_slot_init(NvstoreSlot *slot, uint64_t gen, uint64_t dir_offset,
                        const uint8_t *dir, size_t dir_length)
 {
-    memset(slot, 0, sizeof(*slot));
-    memcpy(slot->magic, NVSTORE_SLOT_MAGIC, sizeof(slot->magic));
-    slot->generation = gen;
-    slot->dir_offset = dir_offset;
-    slot->dir_length = dir_length;
-    slot->dir_crc32c = nvstore_crc(dir, dir_length);
-    nvstore_slot_to_be(slot);
-    slot->slot_crc32c = cpu_to_be32(nvstore_crc(slot,
-                                                 offsetof(NvstoreSlot,
-                                                          slot_crc32c)));
+    NvstoreSlot cpu = {
+        .generation = gen,
+        .dir_offset = dir_offset,
+        .dir_length = dir_length,
+        .dir_crc32c = nvstore_crc(dir, dir_length),
+    };
+
+    nvstore_slot_to_disk(slot, &cpu, NVSTORE_SLOT_MAGIC);
 }
 
 static gint nvstore_range_cmp(gconstpointer a, gconstpointer b)
@@ -418,6 +428,7 @@ nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     }
     nvstore_start_write(pool, bs, c->dir_offset, c->enc, c->enc_len);
     nvstore_slot_init(&slot, c->gen, c->dir_offset, c->enc, c->enc_len);
+    c->dir_crc32c = be32_to_cpu(slot.dir_crc32c);
     nvstore_start_write(pool, bs, NVSTORE_SLOT_OFFSET(!s->slot), &slot,
                         sizeof(slot));
     aio_task_pool_wait_all(pool);
@@ -440,8 +451,15 @@ static void nvstore_commit_finish(BlockDriverState *bs, NvstoreCommit *c)
 {
     BDRVNvstoreState *s = bs->opaque;
 
-    nvstore_set_committed(s, g_steal_pointer(&c->dir), !s->slot, c->gen,
-                          c->dir_offset, c->enc_len);
+    NvstoreSlot slot = {
+        .generation = c->gen,
+        .dir_offset = c->dir_offset,
+        .dir_length = c->enc_len,
+        .dir_crc32c = c->dir_crc32c,
+    };
+
+    nvstore_set_committed(s, g_steal_pointer(&c->dir), !s->slot, &slot);
+    s->record_due = true;
     nvstore_update_total_sectors(bs);
     trace_nvstore_commit(bs, c->gen, s->slot, c->n, c->dir_offset,
                          c->enc_len);
@@ -543,5 +561,50 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
     qemu_co_mutex_lock(&s->lock);
     ret = nvstore_co_commit_locked(bs, updates, n, errp);
     qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/*
+ * The close record: the committed generation is complete.  Written
+ * apart from any commit, when the node is closed or inactivated, so that
+ * a commit still costs one flush; a torn write of it leaves a record
+ * whose checksum fails, which open ignores.  A node that did not commit
+ * writes nothing: opening an image and closing it changes nothing.
+ */
+int coroutine_fn GRAPH_RDLOCK nvstore_co_close_record(BlockDriverState *bs)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreSlot committed = {
+        .generation = s->gen,
+        .dir_offset = s->dir_offset,
+        .dir_length = s->dir_length,
+        .dir_crc32c = s->dir_crc32c,
+    };
+    uint8_t sector[NVSTORE_CLOSE_SIZE] = { 0 };
+    NvstoreSlot *rec = (NvstoreSlot *)sector;
+    int ret;
+
+    QEMU_LOCK_GUARD(&s->lock);
+    if (!s->record_due || bdrv_is_read_only(bs) ||
+        (bs->open_flags & BDRV_O_INACTIVE)) {
+        return 0;
+    }
+    nvstore_slot_to_disk(rec, &committed, NVSTORE_CLOSE_MAGIC);
+    if (s->encrypted &&
+        !nvstore_crypt_close_mac(s->crypt, rec, sector + sizeof(*rec),
+                                 NULL)) {
+        ret = -EIO;
+        goto out;
+    }
+    ret = bdrv_co_pwrite(bs->file, NVSTORE_CLOSE_OFFSET, sizeof(sector),
+                         sector, 0);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret >= 0) {
+        s->record_due = false;
+    }
+out:
+    trace_nvstore_close_record(bs, s->gen, ret);
     return ret;
 }

@@ -29,6 +29,7 @@
 /* Labels of the derived keys */
 #define NVSTORE_LABEL_DIR       "nvstore directory"
 #define NVSTORE_LABEL_BLOB      "nvstore blob"
+#define NVSTORE_LABEL_CLOSE     "nvstore close record"
 
 /* Below this, PBKDF2 is not worth its name, whatever iter-time says */
 #define NVSTORE_MIN_ITERATIONS  1000
@@ -37,6 +38,8 @@ struct NvstoreCrypt {
     uint8_t master[NVSTORE_MASTER_KEY_LEN];
     /* The key of the directory's authentication code */
     uint8_t dir_key[NVSTORE_DIR_MAC_LEN];
+    /* The key of the close record's */
+    uint8_t close_key[NVSTORE_CLOSE_MAC_LEN];
 };
 
 /* Zero key material before its memory is reused */
@@ -102,7 +105,9 @@ static NvstoreCrypt *nvstore_crypt_from_master(const uint8_t *master,
     NvstoreCrypt *c = g_new0(NvstoreCrypt, 1);
 
     memcpy(c->master, master, NVSTORE_MASTER_KEY_LEN);
-    if (!nvstore_derive(c, NVSTORE_LABEL_DIR, NULL, 0, c->dir_key, errp)) {
+    if (!nvstore_derive(c, NVSTORE_LABEL_DIR, NULL, 0, c->dir_key, errp) ||
+        !nvstore_derive(c, NVSTORE_LABEL_CLOSE, NULL, 0, c->close_key,
+                        errp)) {
         nvstore_crypt_free(c);
         return NULL;
     }
@@ -388,25 +393,59 @@ bool nvstore_crypt_dir_mac(NvstoreCrypt *c, uint64_t gen,
     return nvstore_hmac(c->dir_key, iov, ARRAY_SIZE(iov), mac, errp);
 }
 
+/* Whether two codes of 32 octets are equal, in constant time */
+static bool nvstore_mac_equal(const uint8_t *a, const uint8_t *b)
+{
+    uint8_t diff = 0;
+    size_t i;
+
+    for (i = 0; i < 32; i++) {
+        diff |= a[i] ^ b[i];
+    }
+    return !diff;
+}
+
 bool nvstore_crypt_dir_verify(NvstoreCrypt *c, uint64_t gen,
                               const uint8_t *dir, size_t len,
                               const uint8_t *mac, Error **errp)
 {
     uint8_t want[NVSTORE_DIR_MAC_LEN];
-    uint8_t diff = 0;
-    size_t i;
 
     if (!nvstore_crypt_dir_mac(c, gen, dir, len, want, errp)) {
         return false;
     }
-    /* In constant time */
-    for (i = 0; i < NVSTORE_DIR_MAC_LEN; i++) {
-        diff |= want[i] ^ mac[i];
-    }
-    if (diff) {
+    if (!nvstore_mac_equal(want, mac)) {
         error_setg(errp, "the directory of generation %" PRIu64 " fails "
                    "authentication: it was changed by someone without the "
                    "key", gen);
+        return false;
+    }
+    return true;
+}
+
+/* ---- The close record ---------------------------------------------------- */
+
+bool nvstore_crypt_close_mac(NvstoreCrypt *c, const NvstoreSlot *rec,
+                             uint8_t mac[NVSTORE_CLOSE_MAC_LEN],
+                             Error **errp)
+{
+    struct iovec iov = { (void *)rec, sizeof(*rec) };
+
+    QEMU_BUILD_BUG_ON(NVSTORE_CLOSE_MAC_LEN != 32);
+    return nvstore_hmac(c->close_key, &iov, 1, mac, errp);
+}
+
+bool nvstore_crypt_close_verify(NvstoreCrypt *c, const NvstoreSlot *rec,
+                                const uint8_t *mac, Error **errp)
+{
+    uint8_t want[NVSTORE_CLOSE_MAC_LEN];
+
+    if (!nvstore_crypt_close_mac(c, rec, want, errp)) {
+        return false;
+    }
+    if (!nvstore_mac_equal(want, mac)) {
+        error_setg(errp, "the close record fails authentication: it was "
+                   "changed by someone without the key");
         return false;
     }
     return true;

@@ -13,6 +13,7 @@
 
 #define NVSTORE_MAGIC               "QNVSTORE"
 #define NVSTORE_SLOT_MAGIC          "QNVSSLOT"
+#define NVSTORE_CLOSE_MAGIC         "QNVSCLOS"
 
 #define NVSTORE_BLOCK_SIZE          4096
 #define NVSTORE_HEADER_OFFSET       0
@@ -38,6 +39,17 @@
 #define NVSTORE_KEYSLOT_TAG_LEN     16
 /* The directory's authentication code, after its encoding */
 #define NVSTORE_DIR_MAC_LEN         32
+
+/*
+ * The close record: the slot of the committed state when the image was
+ * last closed (or inactivated), a generation known complete, in the
+ * sector after the key slots ("Opening an image").  The layout of a slot
+ * with NVSTORE_CLOSE_MAGIC; in an encrypted image, its authentication
+ * code follows.
+ */
+#define NVSTORE_CLOSE_OFFSET        NVSTORE_KEYSLOT_OFFSET(NVSTORE_NB_KEYSLOTS)
+#define NVSTORE_CLOSE_SIZE          512
+#define NVSTORE_CLOSE_MAC_LEN       32
 
 typedef struct QEMU_PACKED NvstoreHeader {
     char magic[8];                  /* NVSTORE_MAGIC */
@@ -69,6 +81,8 @@ QEMU_BUILD_BUG_ON(sizeof(NvstoreHeader) != 28);
 QEMU_BUILD_BUG_ON(sizeof(NvstoreSlot) != 40);
 QEMU_BUILD_BUG_ON(sizeof(NvstoreKeySlot) != 100);
 QEMU_BUILD_BUG_ON(NVSTORE_KEYSLOT_OFFSET(NVSTORE_NB_KEYSLOTS) >
+                  NVSTORE_BLOCK_SIZE);
+QEMU_BUILD_BUG_ON(NVSTORE_CLOSE_OFFSET + NVSTORE_CLOSE_SIZE >
                   NVSTORE_BLOCK_SIZE);
 
 static inline void nvstore_header_to_cpu(NvstoreHeader *h)

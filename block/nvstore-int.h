@@ -79,6 +79,13 @@ typedef struct BDRVNvstoreState {
     int slot;
     uint64_t dir_offset;
     uint64_t dir_length;
+    uint32_t dir_crc32c;
+
+    /*
+     * This node committed @gen, and the close record does not hold it
+     * yet: closing or inactivating the node writes it
+     */
+    bool record_due;
 
     /*
      * Generation of the next commit: above every generation attempted,
@@ -198,13 +205,13 @@ nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
 
 /**
  * nvstore_set_committed:
+ * @slot: the committed slot, in CPU byte order
  *
- * Make @dir, of generation @gen, in slot @slot at @dir_offset
- * (@dir_length bytes), the committed state; @s takes @dir.
+ * Make @dir, of the commit that slot @i records, the committed state;
+ * @s takes @dir.
  */
-void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int slot,
-                           uint64_t gen, uint64_t dir_offset,
-                           uint64_t dir_length);
+void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int i,
+                           const NvstoreSlot *slot);
 
 /**
  * nvstore_load:
@@ -224,6 +231,22 @@ nvstore_load(BlockDriverState *bs, Error **errp);
  */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_load_state(BlockDriverState *bs, Error **errp);
+
+/**
+ * nvstore_read_close_record:
+ * @rec: set to the close record, in CPU byte order, if it holds
+ *
+ * Read the close record, and on an encrypted image whose key is open
+ * check its authentication code.
+ *
+ * Returns: 0 if it holds; -ENOENT if there is none (never written, or
+ * zeroed); -EKEYREJECTED if its checksum holds and its authentication
+ * code does not; another negative errno value if it is damaged or
+ * cannot be read.  For -ENOENT too @errp says why.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_close_record(BlockDriverState *bs, NvstoreSlot *rec,
+                          Error **errp);
 
 /**
  * nvstore_read_slot_raw:
@@ -278,6 +301,32 @@ nvstore_read_keyslots(BlockDriverState *bs,
  */
 void nvstore_slot_init(NvstoreSlot *slot, uint64_t gen, uint64_t dir_offset,
                        const uint8_t *dir, size_t dir_length);
+
+/**
+ * nvstore_slot_to_disk:
+ * @out: set to @slot as on disk: with @magic, in disk byte order, with
+ *       its checksum
+ * @slot: a slot in CPU byte order (its magic and checksum are ignored)
+ * @magic: NVSTORE_SLOT_MAGIC or NVSTORE_CLOSE_MAGIC
+ */
+void nvstore_slot_to_disk(NvstoreSlot *out, const NvstoreSlot *slot,
+                          const char *magic);
+
+/**
+ * nvstore_close_record:
+ * @bs: an nvstore node
+ *
+ * Record that the committed generation is complete, in the close record
+ * (one write and one flush), if this node committed it and the close
+ * record does not hold it yet: when the node is closed or inactivated.  On
+ * failure the image stays as it was, and only loses the record's
+ * protection (docs/interop/nvstore.rst, "Opening an image").
+ *
+ * Returns: 0 on success (or when there is nothing to write), a negative
+ * errno value on failure.
+ */
+int co_wrapper_mixed_bdrv_rdlock nvstore_close_record(BlockDriverState *bs);
+int coroutine_fn GRAPH_RDLOCK nvstore_co_close_record(BlockDriverState *bs);
 
 /**
  * nvstore_used_ranges:
@@ -579,6 +628,25 @@ bool nvstore_crypt_dir_mac(NvstoreCrypt *c, uint64_t gen,
 bool nvstore_crypt_dir_verify(NvstoreCrypt *c, uint64_t gen,
                               const uint8_t *dir, size_t len,
                               const uint8_t *mac, Error **errp);
+
+/**
+ * nvstore_crypt_close_mac:
+ * @rec: a close record, as on disk
+ *
+ * Compute into @mac the authentication code of close record @rec.
+ */
+bool nvstore_crypt_close_mac(NvstoreCrypt *c, const NvstoreSlot *rec,
+                             uint8_t mac[NVSTORE_CLOSE_MAC_LEN],
+                             Error **errp);
+
+/**
+ * nvstore_crypt_close_verify:
+ *
+ * Returns: true if @mac is the authentication code of close record @rec
+ * (as on disk); false with @errp set if not.
+ */
+bool nvstore_crypt_close_verify(NvstoreCrypt *c, const NvstoreSlot *rec,
+                                const uint8_t *mac, Error **errp);
 
 /* ---- nvstore-check.c: qemu-img check ------------------------------------- */
 

@@ -159,6 +159,31 @@ static bool nvstore_dir_generations_ok(NvstoreDir *dir, uint64_t gen,
     return true;
 }
 
+/*
+ * Check a slot or close record @slot read from disk, and convert it to
+ * CPU byte order if its magic and checksum hold.  Returns 0 if it is
+ * usable; -ENOENT if it was never written (no @magic, or generation 0);
+ * -EINVAL if its checksum fails; -ERANGE if its generation is out of
+ * range.
+ */
+static int nvstore_slot_decode(NvstoreSlot *slot, const char *magic)
+{
+    if (memcmp(slot->magic, magic, sizeof(slot->magic))) {
+        memset(slot, 0, sizeof(*slot));
+        return -ENOENT;
+    }
+    if (nvstore_crc(slot, offsetof(NvstoreSlot, slot_crc32c)) !=
+        be32_to_cpu(slot->slot_crc32c)) {
+        memset(slot, 0, sizeof(*slot));
+        return -EINVAL;
+    }
+    nvstore_slot_to_cpu(slot);
+    if (slot->generation == 0) {
+        return -ENOENT;
+    }
+    return slot->generation < NVSTORE_EXTENT_LIMIT ? 0 : -ERANGE;
+}
+
 /* Read slot @i; -ENOENT if it was never written */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_slot_raw(BlockDriverState *bs, int i, NvstoreSlot *slot,
@@ -169,28 +194,64 @@ nvstore_read_slot_raw(BlockDriverState *bs, int i, NvstoreSlot *slot,
     ret = bdrv_pread(bs->file, NVSTORE_SLOT_OFFSET(i), sizeof(*slot), slot,
                      0);
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "Could not read slot %d", i);
-    } else if (memcmp(slot->magic, NVSTORE_SLOT_MAGIC, sizeof(slot->magic))) {
-        error_setg(errp, "Slot %d was never written (no slot magic)", i);
-        ret = -ENOENT;
-    } else if (nvstore_crc(slot, offsetof(NvstoreSlot, slot_crc32c)) !=
-               be32_to_cpu(slot->slot_crc32c)) {
-        error_setg(errp, "Slot %d is corrupt (checksum mismatch)", i);
-        ret = -EINVAL;
-    }
-    if (ret < 0) {
         memset(slot, 0, sizeof(*slot));
+        error_setg_errno(errp, -ret, "Could not read slot %d", i);
         return ret;
     }
-    nvstore_slot_to_cpu(slot);
-    if (slot->generation == 0) {
-        error_setg(errp, "Slot %d was never written (generation 0)", i);
-        return -ENOENT;
-    }
-    if (slot->generation >= NVSTORE_EXTENT_LIMIT) {
+    ret = nvstore_slot_decode(slot, NVSTORE_SLOT_MAGIC);
+    switch (ret) {
+    case -ENOENT:
+        error_setg(errp, "Slot %d was never written (%s)", i,
+                   slot->magic[0] ? "generation 0" : "no slot magic");
+        break;
+    case -EINVAL:
+        error_setg(errp, "Slot %d is corrupt (checksum mismatch)", i);
+        break;
+    case -ERANGE:
         error_setg(errp, "Slot %d: generation %" PRIu64 " is out of range",
                    i, slot->generation);
+        ret = -EINVAL;
+        break;
+    }
+    return ret;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_close_record(BlockDriverState *bs, NvstoreSlot *rec,
+                          Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    uint8_t sector[sizeof(*rec) + NVSTORE_CLOSE_MAC_LEN];
+    int ret;
+
+    memset(rec, 0, sizeof(*rec));
+    ret = bdrv_pread(bs->file, NVSTORE_CLOSE_OFFSET, sizeof(sector), sector,
+                     0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read the close record");
+        return ret;
+    }
+    memcpy(rec, sector, sizeof(*rec));
+    ret = nvstore_slot_decode(rec, NVSTORE_CLOSE_MAGIC);
+    switch (ret) {
+    case -ENOENT:
+        error_setg(errp, "The image has no close record");
+        return ret;
+    case -EINVAL:
+        error_setg(errp, "The close record is corrupt (checksum mismatch)");
+        return ret;
+    case -ERANGE:
+        error_setg(errp, "The close record: generation %" PRIu64 " is out "
+                   "of range", rec->generation);
+        memset(rec, 0, sizeof(*rec));
         return -EINVAL;
+    }
+    /* No crash leaves a checksum that holds and a code that does not */
+    if (s->encrypted && s->crypt &&
+        !nvstore_crypt_close_verify(s->crypt, (NvstoreSlot *)sector,
+                                    sector + sizeof(*rec), errp)) {
+        memset(rec, 0, sizeof(*rec));
+        return -EKEYREJECTED;
     }
     return 0;
 }
@@ -389,16 +450,16 @@ nvstore_commit_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
     return true;
 }
 
-void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int slot,
-                           uint64_t gen, uint64_t dir_offset,
-                           uint64_t dir_length)
+void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int i,
+                           const NvstoreSlot *slot)
 {
     nvstore_dir_free(s->dir);
     s->dir = dir;
-    s->gen = gen;
-    s->slot = slot;
-    s->dir_offset = dir_offset;
-    s->dir_length = dir_length;
+    s->gen = slot->generation;
+    s->slot = i;
+    s->dir_offset = slot->dir_offset;
+    s->dir_length = slot->dir_length;
+    s->dir_crc32c = slot->dir_crc32c;
 }
 
 int coroutine_mixed_fn GRAPH_RDLOCK
@@ -409,6 +470,25 @@ nvstore_load(BlockDriverState *bs, Error **errp)
     return ret < 0 ? ret : nvstore_load_state(bs, errp);
 }
 
+/*
+ * Whether slot @slot of generation @floor records the commit of close
+ * record @rec
+ */
+static bool nvstore_slot_is_recorded(const NvstoreSlot *slot,
+                                     const NvstoreSlot *rec)
+{
+    return slot->dir_offset == rec->dir_offset &&
+           slot->dir_length == rec->dir_length &&
+           slot->dir_crc32c == rec->dir_crc32c;
+}
+
+/*
+ * The rule of "Opening an image": the newest valid slot whose commit is
+ * complete, but never below the generation of the close record, which
+ * is known complete: a commit of that generation is the state even if
+ * an extent it wrote no longer matches its checksum (that is damage to
+ * the blob, which reads as an error), and nothing older is.
+ */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_load_state(BlockDriverState *bs, Error **errp)
 {
@@ -417,8 +497,11 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
     NvstoreDir *dir[NVSTORE_NB_SLOTS] = { NULL };
     Error *why[NVSTORE_NB_SLOTS] = { NULL };
     int rets[NVSTORE_NB_SLOTS];
+    g_autoptr(GString) lost = NULL;
+    NvstoreSlot rec;
+    Error *rec_err = NULL;
     int64_t file_size;
-    uint64_t last_gen = 0;
+    uint64_t last_gen = 0, floor;
     int newest, i, k;
     int ret;
 
@@ -437,6 +520,18 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
             last_gen = MAX(last_gen, slot[i].generation);
         }
     }
+
+    /* A damaged close record is one whose write a crash tore: none */
+    ret = nvstore_read_close_record(bs, &rec, &rec_err);
+    if (ret < 0 && ret != -ENOENT && ret != -EINVAL) {
+        error_propagate(errp, rec_err);
+        ret = ret == -EKEYREJECTED ? -EIO : ret;
+        goto out;
+    }
+    error_free(rec_err);
+    floor = rec.generation;
+    last_gen = MAX(last_gen, floor);
+
     QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
     if (dir[0] && dir[1] && slot[0].generation == slot[1].generation) {
         error_setg(errp, "The nvstore image is corrupt: both slots have "
@@ -449,7 +544,8 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
      * No crash leaves a directory whose checksum holds and whose
      * authentication code does not: someone without the key wrote it.
      * (Whoever can write the image can also make a slot's checksum fail,
-     * and so roll the image back one commit: see option min-generation.)
+     * and so roll the image back one commit that no close recorded: see
+     * option min-generation.)
      */
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
         if (rets[i] == -EKEYREJECTED) {
@@ -468,14 +564,29 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
         if (!dir[i]) {
             continue;
         }
-        if (!nvstore_commit_complete(bs, dir[i], slot[i].generation, i,
-                                     &why[i])) {
+        if (slot[i].generation < floor) {
+            break;
+        }
+        if (slot[i].generation == floor) {
+            if (!nvstore_slot_is_recorded(&slot[i], &rec)) {
+                error_setg(errp, "The nvstore image is corrupt: slot %d "
+                           "has generation %" PRIu64 ", but not the "
+                           "directory of the close record", i, floor);
+                ret = -EINVAL;
+                goto out;
+            }
+            /* Known complete: what does not match is damage */
+            if (!nvstore_commit_complete(bs, dir[i], floor, i, &why[i])) {
+                trace_nvstore_load_damaged(bs, i, floor,
+                                           error_get_pretty(why[i]));
+            }
+        } else if (!nvstore_commit_complete(bs, dir[i], slot[i].generation,
+                                            i, &why[i])) {
             trace_nvstore_load_incomplete(bs, i, slot[i].generation);
             continue;
         }
-        nvstore_set_committed(s, g_steal_pointer(&dir[i]), i,
-                              slot[i].generation, slot[i].dir_offset,
-                              slot[i].dir_length);
+        nvstore_set_committed(s, g_steal_pointer(&dir[i]), i, &slot[i]);
+        s->record_due = false;
         /*
          * Above every generation attempted; but the other slot, which the
          * next commit replaces, cannot take the last generation away
@@ -486,9 +597,25 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
         ret = 0;
         goto out;
     }
-    error_setg(errp, "The nvstore image has no valid directory: %s; %s",
-               error_get_pretty(why[0]), error_get_pretty(why[1]));
-    ret = -EINVAL;
+    if (!floor) {
+        error_setg(errp, "The nvstore image has no valid directory: %s; %s",
+                   error_get_pretty(why[0]), error_get_pretty(why[1]));
+        ret = -EINVAL;
+        goto out;
+    }
+    lost = g_string_new(NULL);
+    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
+        g_string_append_printf(lost, "; %s", why[i] ?
+                               error_get_pretty(why[i]) : "");
+        if (!why[i]) {
+            g_string_append_printf(lost, "Slot %d holds generation %"
+                                   PRIu64, i, slot[i].generation);
+        }
+    }
+    error_setg(errp, "The nvstore image is damaged: the commit of "
+               "generation %" PRIu64 ", complete when the image was last "
+               "closed, cannot be read%s", floor, lost->str);
+    ret = -EIO;
 out:
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
         nvstore_dir_free(dir[i]);

@@ -254,12 +254,14 @@ nvstore_salvage_choose(BlockDriverState *bs, GPtrArray *found, int64_t size,
 
 /*
  * The generation of the new slot: above every generation the image
- * shows, in the directories found and in slots whose checksum holds, as
- * a commit's (docs/interop/nvstore.rst, "The update protocol")
+ * shows, in the directories found, in slots whose checksum holds and in
+ * the close record, as a commit's (docs/interop/nvstore.rst, "The update
+ * protocol"), so that the close record no longer holds the state back
  */
 static uint64_t coroutine_fn GRAPH_RDLOCK
 nvstore_salvage_generation(BlockDriverState *bs, GPtrArray *found)
 {
+    NvstoreSlot slot;
     uint64_t gen = 0;
     guint i;
     int k;
@@ -268,11 +270,12 @@ nvstore_salvage_generation(BlockDriverState *bs, GPtrArray *found)
         gen = MAX(gen, ((NvstoreFound *)g_ptr_array_index(found, i))->gen);
     }
     for (k = 0; k < NVSTORE_NB_SLOTS; k++) {
-        NvstoreSlot slot;
-
         if (nvstore_read_slot_raw(bs, k, &slot, NULL) == 0) {
             gen = MAX(gen, slot.generation);
         }
+    }
+    if (nvstore_read_close_record(bs, &slot, NULL) == 0) {
+        gen = MAX(gen, slot.generation);
     }
     return gen + 1;
 }

@@ -222,13 +222,56 @@ fail:
     return ret;
 }
 
-static void nvstore_close(BlockDriverState *bs)
+/*
+ * The image was closed cleanly at its committed generation: record it
+ * (if the node can write), so that no later open takes damage to that
+ * commit for a torn commit.  A failure costs only that knowledge.
+ */
+static void GRAPH_UNLOCKED nvstore_close(BlockDriverState *bs)
 {
     BDRVNvstoreState *s = bs->opaque;
+
+    GLOBAL_STATE_CODE();
+    bdrv_graph_rdlock_main_loop();
+    nvstore_close_record(bs);
+    bdrv_graph_rdunlock_main_loop();
 
     g_clear_pointer(&s->view, nvstore_view_free);
     g_clear_pointer(&s->dir, nvstore_dir_free);
     g_clear_pointer(&s->crypt, nvstore_crypt_free);
+}
+
+/*
+ * A node that becomes read-only writes the close record of its commits,
+ * as at close (the block layer flushed its blob nodes' changes first)
+ */
+static int GRAPH_UNLOCKED
+nvstore_store_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
+                             Error **errp)
+{
+    int ret = nvstore_reopen_prepare(state, queue, errp);
+
+    GLOBAL_STATE_CODE();
+    if (ret >= 0 && !(state->flags & BDRV_O_RDWR)) {
+        bdrv_graph_rdlock_main_loop();
+        nvstore_close_record(state->bs);
+        bdrv_graph_rdunlock_main_loop();
+    }
+    return ret;
+}
+
+/*
+ * Migration: the blob nodes' changes are committed, and the close record
+ * written, before the destination reads the image
+ */
+static int GRAPH_RDLOCK nvstore_store_inactivate(BlockDriverState *bs)
+{
+    int ret = nvstore_inactivate(bs);
+
+    if (ret >= 0) {
+        nvstore_close_record(bs);
+    }
+    return ret;
 }
 
 static void coroutine_fn GRAPH_RDLOCK
@@ -863,7 +906,7 @@ BlockDriver bdrv_nvstore = {
     .bdrv_probe             = nvstore_probe,
     .bdrv_open              = nvstore_open,
     .bdrv_close             = nvstore_close,
-    .bdrv_reopen_prepare    = nvstore_reopen_prepare,
+    .bdrv_reopen_prepare    = nvstore_store_reopen_prepare,
     .bdrv_reopen_commit     = nvstore_reopen_commit,
     .bdrv_reopen_abort      = nvstore_reopen_abort,
     .bdrv_child_perm        = bdrv_default_perms,
@@ -874,7 +917,7 @@ BlockDriver bdrv_nvstore = {
     .bdrv_co_truncate       = nvstore_co_truncate,
     .bdrv_co_getlength      = nvstore_co_getlength,
     .bdrv_co_flush_to_os    = nvstore_co_flush_views,
-    .bdrv_inactivate        = nvstore_inactivate,
+    .bdrv_inactivate        = nvstore_store_inactivate,
     .bdrv_drain_begin       = nvstore_drain_begin,
     .bdrv_drain_end         = nvstore_drain_end,
     .bdrv_detach_aio_context = nvstore_detach_aio_context,

@@ -6,6 +6,9 @@
 
 BLOCK = 4096
 DATA_OFFSET = 3 * BLOCK
+# The close record, in the sector after the four key slots' of the header
+# block ("Opening an image")
+CLOSE_OFFSET = 5 * 512
 
 
 # ---- CRC-32C (Castagnoli), as crc32c(0xffffffff, buf, len) in QEMU ----

@@ -11,6 +11,7 @@
 #include "block/nvstore.h"
 #include "block/snapshot.h"
 #include "block/nvstore-format.h"
+#include "block/nvstore-int.h"
 #include "system/block-backend.h"
 #include "qapi/error.h"
 #include "qobject/qdict.h"
@@ -326,35 +327,6 @@ static void corrupt(const char *path, GByteArray *needle)
     g_assert_cmpint(pwrite(fd, "\0\0\0\0", 4, p - buf + needle->len / 2),
                     ==, 4);
     close(fd);
-}
-
-/*
- * A commit whose data did not reach the disk before a crash (the slot
- * did): the image opens at the previous commit, with every blob intact.
- */
-static void test_torn_commit(void)
-{
-    g_autofree char *path = create_image();
-    g_autoptr(GByteArray) a1 = pattern(5000, 10);
-    g_autoptr(GByteArray) a2 = pattern(5000, 11);
-    g_autoptr(GByteArray) b = pattern(3000, 12);
-    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
-
-    put(blk, "b", "raw", b);
-    put(blk, "a", "raw", a1);
-    put(blk, "a", "raw", a2);
-    blk_unref(blk);
-
-    corrupt(path, a2);
-    blk = open_image(path, BDRV_O_RDWR, &error_abort);
-    assert_blob(blk, "a", a1);
-    assert_blob(blk, "b", b);
-
-    /* And commits go on from there */
-    put(blk, "a", "raw", a2);
-    blk_unref(blk);
-    assert_image(path, 0, a2, b);
-    unlink(path);
 }
 
 /*
@@ -1450,6 +1422,25 @@ static NvstoreRamdisk *new_ramdisk_image(void)
     return nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
 }
 
+/* A new, empty image encrypted with secret "key-old", in memory */
+static NvstoreRamdisk *new_ramdisk_image_encrypted(void)
+{
+    g_autofree char *opts =
+        g_strdup("encrypt.key-secret=key-old,encrypt.iter-time=0");
+    g_autofree char *path = NULL;
+    g_autofree char *buf = NULL;
+    int fd = g_file_open_tmp("nvstore-test-XXXXXX", &path, NULL);
+    gsize len;
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    bdrv_img_create(path, "nvstore", NULL, NULL, opts, UINT64_C(-1), 0, true,
+                    &error_abort);
+    g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+    unlink(path);
+    return nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
+}
+
 /* An image holding @st: blobs 0, 1 and 2 */
 static GByteArray *fault_base_image(PcState *st)
 {
@@ -1544,13 +1535,16 @@ static void test_fault_each_path(void)
         NvstoreRamdisk *disk;
         BlockBackend *blk;
 
-        /* Count its requests; once done, it is durable */
+        /*
+         * Count its requests (not the close record's, which closing the
+         * node writes); once done, it is durable
+         */
         disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
         blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
         g_assert_cmpint(fault_update(blk, path, 0, &base, &next,
                                      &error_abort), ==, 0);
-        blk_unref(blk);
         n = nvstore_ramdisk_requests(disk);
+        blk_unref(blk);
         assert_power_cut_states(disk, rand, 8, all + 1, 1);
         nvstore_ramdisk_free(disk);
         g_test_message("%s: %" PRIu64 " requests", path->what, n);
@@ -1670,6 +1664,8 @@ static void test_fault_repair(void)
 /*
  * An inactive node (as on either side of a migration) refuses commits
  * with a clear error and writes nothing; once active again, it commits.
+ * Inactivation writes the close record: the destination of a migration
+ * finds the source's last commit recorded complete.
  */
 static void test_inactive(void)
 {
@@ -1687,9 +1683,16 @@ static void test_inactive(void)
 
     put(blk, "a", "raw", a);
     g_assert_true(g_file_get_contents(path, &before, &before_len, NULL));
+    g_assert_cmpmem(before + NVSTORE_CLOSE_OFFSET, 8, "\0\0\0\0\0\0\0\0",
+                    8);
+    g_clear_pointer(&before, g_free);
 
     blk_set_force_allow_inactivate(blk);
     g_assert_cmpint(bdrv_inactivate(blk_bs(blk), &error_abort), ==, 0);
+    g_assert_true(g_file_get_contents(path, &before, &before_len, NULL));
+    g_assert_cmpmem(before + NVSTORE_CLOSE_OFFSET, 8, NVSTORE_CLOSE_MAGIC, 8);
+    g_assert_cmpmem(before + NVSTORE_CLOSE_OFFSET + 8, 28,
+                    before + NVSTORE_SLOT_OFFSET(1) + 8, 28);
     g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &err), ==, -EPERM);
     g_assert_cmpstr(error_get_pretty(err), ==, "The nvstore node is "
                     "inactive (migration): no writes until it is activated");
@@ -2152,22 +2155,9 @@ static void test_rekey_power_cut(void)
     uint64_t n, k;
 
     {
-        g_autofree char *path = NULL;
-        int fd = g_file_open_tmp("nvstore-test-XXXXXX", &path, NULL);
-        g_autofree char *buf = NULL;
-        g_autofree char *opts =
-            g_strdup("encrypt.key-secret=key-old,encrypt.iter-time=0");
-        NvstoreRamdisk *disk;
+        NvstoreRamdisk *disk = new_ramdisk_image_encrypted();
         BlockBackend *blk;
-        gsize len;
 
-        g_assert_cmpint(fd, >=, 0);
-        close(fd);
-        bdrv_img_create(path, "nvstore", NULL, NULL, opts, UINT64_C(-1), 0,
-                        true, &error_abort);
-        g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
-        unlink(path);
-        disk = nvstore_ramdisk_new(buf, len, PC_DISK_MAX);
         pc_key = "key-old";
         blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
         pc_key = NULL;
@@ -2272,6 +2262,211 @@ static void test_concurrent_users(void)
     unlink(path);
 }
 
+/*
+ * Damage to the newest commit.  A blob "a" written twice, then a byte of
+ * its newest data flipped on disk:
+ *
+ * - after a clean close, whose close record says that the newest
+ *   generation was complete, that is damage: "a" reads as an error (and
+ *   "b" back), check counts one corruption and no leak, and check -r all
+ *   restores the copy of "a" that the previous commit holds;
+ * - after a power cut directly after the commit (no close record), it
+ *   is what a torn commit leaves: the image opens at the previous
+ *   commit, and check counts a leak (the torn commit), no corruption.
+ *
+ * The close record costs the close one write and one flush, and a node
+ * that closes at the recorded generation writes nothing.
+ */
+static GByteArray *damage_newest_image(const char *key, bool clean,
+                                       bool damage, GByteArray *a1,
+                                       GByteArray *a2, GByteArray *b)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(0x5a);
+    NvstoreRamdisk *disk;
+    BlockBackend *blk;
+    BDRVNvstoreState *s;
+    GByteArray *image;
+    uint64_t offset, requests;
+
+    g_assert_true(!key || !strcmp(key, "key-old"));
+    disk = key ? new_ramdisk_image_encrypted() : new_ramdisk_image();
+    pc_key = key;
+    blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+    put(blk, "b", NVSTORE_BLOB_TYPE_RAW, b);
+    put(blk, "a", NVSTORE_BLOB_TYPE_RAW, a1);
+    put(blk, "a", NVSTORE_BLOB_TYPE_RAW, a2);
+    s = blk_bs(blk)->opaque;
+    offset = nvstore_dir_lookup(s->dir, "a")->extent.offset;
+    g_assert_cmpuint(nvstore_dir_lookup(s->dir, "a")->extent.generation, ==,
+                     s->gen);
+    if (clean) {
+        requests = nvstore_ramdisk_requests(disk);
+        blk_unref(blk);
+        /* The close record: one write, one flush */
+        g_assert_cmpuint(nvstore_ramdisk_requests(disk), ==, requests + 2);
+        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+        requests = nvstore_ramdisk_requests(disk);
+        blk_unref(blk);
+        /* Closed again at the recorded generation: nothing written */
+        g_assert_cmpuint(nvstore_ramdisk_requests(disk), ==, requests);
+        image = g_byte_array_ref(nvstore_ramdisk_contents(disk));
+    } else {
+        /* The disk as a power cut directly after the commit leaves it */
+        image = nvstore_ramdisk_power_cut_image(disk, rand);
+        blk_unref(blk);
+    }
+    pc_key = NULL;
+    nvstore_ramdisk_free(disk);
+    g_assert_cmpuint(offset + 100, <, image->len);
+    if (damage) {
+        image->data[offset + 100] ^= 0x10;
+    }
+    return image;
+}
+
+static void damage_newest_check(NvstoreRamdisk *disk, const char *key,
+                                BdrvCheckMode fix, BdrvCheckResult *res)
+{
+    BlockBackend *blk;
+
+    pc_key = key;
+    blk = pc_open(disk, BDRV_O_RDWR | BDRV_O_CHECK, &error_abort);
+    pc_key = NULL;
+    memset(res, 0, sizeof(*res));
+    bdrv_graph_rdlock_main_loop();
+    g_assert_cmpint(bdrv_check(blk_bs(blk), res, fix), ==, 0);
+    bdrv_graph_rdunlock_main_loop();
+    g_assert_cmpint(res->check_errors, ==, 0);
+    blk_unref(blk);
+}
+
+/* The image on @disk opens with @key, its blobs "a" and "b" hold @a, @b */
+static void damage_assert_blobs(NvstoreRamdisk *disk, const char *key,
+                                GByteArray *a, GByteArray *b)
+{
+    BlockBackend *blk;
+
+    pc_key = key;
+    blk = pc_open(disk, 0, &error_abort);
+    pc_key = NULL;
+    assert_blob(blk, "a", a);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+}
+
+static void test_damage_newest(gconstpointer opaque)
+{
+    const char *key = opaque;
+    g_autoptr(GByteArray) a1 = pattern(5000, 0x11);
+    g_autoptr(GByteArray) a2 = pattern(5000, 0x5a);
+    g_autoptr(GByteArray) b = pattern(3000, 0x42);
+    g_autoptr(GByteArray) image = NULL;
+    g_autofree uint8_t *data = NULL;
+    NvstoreRamdisk *disk;
+    BlockBackend *blk;
+    BdrvCheckResult res;
+    Error *err = NULL;
+    size_t len;
+
+    /* After a clean close: damage, reported and restorable */
+    image = damage_newest_image(key, true, true, a1, a2, b);
+    disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
+    pc_key = key;
+    blk = pc_open(disk, 0, &error_abort);
+    pc_key = NULL;
+    g_assert_cmpint(nvstore_blob_read(blk, "a", &data, &len, &err), ==,
+                    -EIO);
+    g_assert_nonnull(strstr(error_get_pretty(err), "Blob 'a' is corrupt: "
+                            "checksum mismatch"));
+    g_clear_pointer(&err, error_free);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+
+    damage_newest_check(disk, key, 0, &res);
+    g_assert_cmpint(res.corruptions, ==, 1);
+    g_assert_cmpint(res.leaks, ==, 0);
+    damage_newest_check(disk, key, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS, &res);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    g_assert_cmpint(res.corruptions_fixed, ==, 1);
+    damage_newest_check(disk, key, 0, &res);
+    g_assert_cmpint(res.corruptions + res.leaks, ==, 0);
+    damage_assert_blobs(disk, key, a1, b);
+    nvstore_ramdisk_free(disk);
+    g_byte_array_unref(image);
+
+    /* After a power cut directly after the commit: a torn commit */
+    image = damage_newest_image(key, false, true, a1, a2, b);
+    disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
+    damage_assert_blobs(disk, key, a1, b);
+    damage_newest_check(disk, key, 0, &res);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    g_assert_cmpint(res.leaks, ==, 1);
+    nvstore_ramdisk_free(disk);
+}
+
+/*
+ * The close record holds the state back: with the slot of the recorded
+ * generation damaged, the image does not open at the older slot, and
+ * says why; salvage (check -r all) finds that generation's directory.
+ * A close record whose checksum fails (a crash during its write) is
+ * ignored, and check -r clears it as a leak.
+ */
+static void test_close_record(void)
+{
+    g_autoptr(GByteArray) a1 = pattern(5000, 0x21);
+    g_autoptr(GByteArray) a2 = pattern(6000, 0x22);
+    g_autoptr(GByteArray) b = pattern(300, 0x23);
+    g_autoptr(GByteArray) image = damage_newest_image(NULL, true, false, a1,
+                                                      a2, b);
+    NvstoreRamdisk *disk;
+    BlockBackend *blk;
+    BdrvCheckResult res;
+    NvstoreSlot rec;
+    Error *err = NULL;
+    int newest;
+
+    /* The close record: the newest slot's fields, another magic */
+    memcpy(&rec, image->data + NVSTORE_CLOSE_OFFSET, sizeof(rec));
+    g_assert_cmpmem(rec.magic, 8, NVSTORE_CLOSE_MAGIC, 8);
+    newest = !memcmp(image->data + NVSTORE_SLOT_OFFSET(0) + 8,
+                     &rec.generation, 28) ? 0 : 1;
+    g_assert_cmpmem(image->data + NVSTORE_SLOT_OFFSET(newest) + 8, 28,
+                    &rec.generation, 28);
+
+    /* The slot of the recorded generation damaged */
+    image->data[NVSTORE_SLOT_OFFSET(newest) + 20] ^= 1;
+    disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
+    g_assert_null(pc_open(disk, 0, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "complete when the image "
+                            "was last closed, cannot be read"));
+    g_clear_pointer(&err, error_free);
+    damage_newest_check(disk, NULL, 0, &res);
+    g_assert_cmpint(res.corruptions, ==, 1);
+    damage_newest_check(disk, NULL, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS, &res);
+    g_assert_cmpint(res.corruptions_fixed, ==, 1);
+    blk = pc_open(disk, 0, &error_abort);
+    assert_blob(blk, "a", a2);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+    nvstore_ramdisk_free(disk);
+
+    /* A torn close record */
+    image->data[NVSTORE_SLOT_OFFSET(newest) + 20] ^= 1;
+    image->data[NVSTORE_CLOSE_OFFSET + 20] ^= 1;
+    disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
+    blk = pc_open(disk, 0, &error_abort);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+    damage_newest_check(disk, NULL, 0, &res);
+    g_assert_cmpint(res.leaks, ==, 1);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    damage_newest_check(disk, NULL, BDRV_FIX_LEAKS, &res);
+    g_assert_cmpint(res.leaks_fixed, ==, 1);
+    damage_newest_check(disk, NULL, 0, &res);
+    g_assert_cmpint(res.leaks, ==, 0);
+    nvstore_ramdisk_free(disk);
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
@@ -2294,7 +2489,11 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/multi-commit", test_multi_commit);
     g_test_add_func("/nvstore/commit-errors", test_commit_errors);
     g_test_add_func("/nvstore/space-reuse", test_space_reuse);
-    g_test_add_func("/nvstore/torn-commit", test_torn_commit);
+    g_test_add_data_func("/nvstore/damage-newest/plain", NULL,
+                         test_damage_newest);
+    g_test_add_data_func("/nvstore/damage-newest/encrypted", "key-old",
+                         test_damage_newest);
+    g_test_add_func("/nvstore/close-record", test_close_record);
     g_test_add_func("/nvstore/bit-rot", test_bit_rot);
     g_test_add_func("/nvstore/write-error", test_write_error);
     g_test_add_func("/nvstore/not-nvstore", test_not_nvstore);
