@@ -627,6 +627,7 @@ void nvstore_views_committed(GArray *updates, size_t first, GArray *marks,
 int nvstore_check_blob_opts(const char *name, const char *type,
                             uint64_t delay_ms, Error **errp)
 {
+    ERRP_GUARD();
     g_autoptr(NvstoreDir) dir = nvstore_dir_new();
 
     if (delay_ms > NVSTORE_COMMIT_DELAY_MAX) {

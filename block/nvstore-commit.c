@@ -123,6 +123,7 @@ static uint64_t nvstore_alloc(GArray *used, uint64_t len)
 static int coroutine_fn GRAPH_RDLOCK
 nvstore_grow(BlockDriverState *bs, uint64_t end, Error **errp)
 {
+    ERRP_GUARD();
     int64_t size = nvstore_image_size(bs, errp);
     uint64_t new_size = ROUND_UP(end, NVSTORE_ALIGN);
     int ret;
@@ -186,6 +187,7 @@ nvstore_commit_begin(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
 static int nvstore_apply_one(NvstoreEntry *e, const NvstoreBlobUpdate *u,
                              Error **errp)
 {
+    ERRP_GUARD();
     size_t j;
 
     for (j = 0; j < u->nb_attrs; j++) {

@@ -456,6 +456,7 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
                                 NvstoreSlice set, bool mandatory,
                                 unsigned *count, char **why, Error **errp)
 {
+    ERRP_GUARD();
     const uint8_t *p = set.p;
     size_t n = set.n;
     NvstoreSlice prev = { NULL, 0 };
@@ -580,6 +581,7 @@ der_error:
 static bool nvstore_parse_nvram(NvstoreParseCtx *ctx, NvstoreEntry *e,
                                 NvstoreSlice nvram, Error **errp)
 {
+    ERRP_GUARD();
     NvstoreSlice type, mand, opt, data;
     g_autofree char *why = NULL;
     unsigned count = 0;
@@ -658,6 +660,7 @@ static bool nvstore_parse_nvram(NvstoreParseCtx *ctx, NvstoreEntry *e,
 static NvstoreEntry *nvstore_parse_entry(NvstoreParseCtx *ctx,
                                          NvstoreSlice c, Error **errp)
 {
+    ERRP_GUARD();
     const uint8_t *p = c.p;
     size_t n = c.n;
     NvstoreSlice nvram, name = { (const uint8_t *)"", 0 };

@@ -260,6 +260,7 @@ int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
                   NvstoreSlot *slot, NvstoreDir **dir, Error **errp)
 {
+    ERRP_GUARD();
     BDRVNvstoreState *s = bs->opaque;
     g_autofree uint8_t *buf = NULL;
     g_autoptr(NvstoreDir) d = NULL;
@@ -430,6 +431,7 @@ static bool coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_commit_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
                         int i, Error **errp)
 {
+    ERRP_GUARD();
     guint k;
 
     for (k = 0; k < dir->entries->len; k++) {

@@ -277,6 +277,7 @@ static int GRAPH_RDLOCK nvstore_store_inactivate(BlockDriverState *bs)
 static void coroutine_fn GRAPH_RDLOCK
 nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
 {
+    ERRP_GUARD();
     BDRVNvstoreState *s = bs->opaque;
 
     /* Another process may have committed: trust nothing that was read */

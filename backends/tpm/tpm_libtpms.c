@@ -995,6 +995,7 @@ static const VMStateDescription vmstate_tpm_libtpms = {
 static int tpm_libtpms_open_drive(TPMLibtpms *s, const char *drive,
                                   Error **errp)
 {
+    ERRP_GUARD();
     BlockBackend *blk = blk_by_name(drive);
     g_auto(GStrv) names = NULL;
 
@@ -1046,6 +1047,7 @@ static int tpm_libtpms_open_drive(TPMLibtpms *s, const char *drive,
 
 static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
 {
+    ERRP_GUARD();
     const char *drive = qemu_opt_get(opts, "drive");
     const char *version_str = qemu_opt_get(opts, "version");
     uint32_t libver = TPMLIB_GetVersion();
