@@ -17,10 +17,11 @@
 #include "nvstore-int.h"
 #include "trace.h"
 
-/* Look up a usable blob, with s->lock held: 0, -ENOENT or -ENOTSUP */
-static int nvstore_find(BDRVNvstoreState *s, const char *name,
-                        NvstoreEntry **e, Error **errp)
+/* Look up a usable blob (s->lock is held): 0, -ENOENT or -ENOTSUP */
+static int coroutine_fn nvstore_find(BDRVNvstoreState *s, const char *name,
+                                     NvstoreEntry **e, Error **errp)
 {
+    qemu_co_mutex_assert_locked(&s->lock);
     *e = s->dir ? nvstore_dir_lookup(s->dir, name) : NULL;
     if (!*e) {
         error_setg(errp, "No blob named '%s'", name);
@@ -178,7 +179,7 @@ int coroutine_fn nvstore_co_blob_get_info(BlockBackend *blk,
     return nvstore_co_api_end(&c, ret);
 }
 
-/* Look up, or create in a commit; with s->lock held */
+/* Look up, or create in a commit (s->lock is held) */
 static int coroutine_fn GRAPH_RDLOCK
 nvstore_co_open_locked(BlockDriverState *bs, const char *name,
                        const char *type, const NvstoreBlobAttr *attrs,
@@ -192,6 +193,7 @@ nvstore_co_open_locked(BlockDriverState *bs, const char *name,
     bool created = false;
     int ret;
 
+    qemu_co_mutex_assert_locked(&s->lock);
     if (!s->dir || !nvstore_dir_lookup(s->dir, name)) {
         ret = nvstore_co_commit_locked(bs, &u, 1, errp);
         if (ret < 0) {

@@ -68,7 +68,23 @@ struct NvstoreBlobView {
     /* Claimed by a reopen that may still be aborted */
     bool claimed_by_reopen;
 
-    /* The contents, as users see them; NULL until first used */
+    /*
+     * Serialises the requests that change @data (writes, truncates): a
+     * change that commits at once and fails is undone, which is only
+     * right if no other change followed it while it waited for its
+     * commit
+     */
+    CoMutex lock;
+
+    /*
+     * The contents, as users see them; NULL until first used.  @data,
+     * @gen and @committed are used in the AioContext of @bs only, which
+     * is @store's (a node shares its children's), and nothing yields
+     * while it reads or changes them: the requests of @bs, and the
+     * commits of @store that take the dirty blob along
+     * (nvstore_view_collect() and nvstore_views_committed()).  Changes
+     * are serialised by @lock besides.
+     */
     GByteArray *data;
     /* Counts the changes of @data, and the last one committed */
     uint64_t gen;
@@ -187,7 +203,7 @@ static bool nvstore_view_check_type(NvstoreBlobView *v, NvstoreEntry *e,
 
 /*
  * Read the blob into memory if it is not there yet; a blob that does not
- * exist is empty.  Called with the store's lock held.
+ * exist is empty.  The store's lock is held.
  */
 static int coroutine_fn GRAPH_RDLOCK
 nvstore_co_view_load_locked(NvstoreBlobView *v, Error **errp)
@@ -199,6 +215,7 @@ nvstore_co_view_load_locked(NvstoreBlobView *v, Error **errp)
     size_t len;
     int ret;
 
+    qemu_co_mutex_assert_locked(&s->lock);
     if (v->data) {
         return 0;
     }
@@ -231,12 +248,9 @@ static int coroutine_fn GRAPH_RDLOCK
 nvstore_co_view_load(NvstoreBlobView *v, Error **errp)
 {
     BDRVNvstoreState *s = nvstore_view_store(v)->opaque;
-    int ret;
 
-    qemu_co_mutex_lock(&s->lock);
-    ret = nvstore_co_view_load_locked(v, errp);
-    qemu_co_mutex_unlock(&s->lock);
-    return ret;
+    QEMU_LOCK_GUARD(&s->lock);
+    return nvstore_co_view_load_locked(v, errp);
 }
 
 /*
@@ -247,12 +261,9 @@ static int coroutine_fn GRAPH_RDLOCK
 nvstore_co_commit_dirty(BlockDriverState *store, Error **errp)
 {
     BDRVNvstoreState *s = store->opaque;
-    int ret;
 
-    qemu_co_mutex_lock(&s->lock);
-    ret = nvstore_co_commit_locked(store, NULL, 0, errp);
-    qemu_co_mutex_unlock(&s->lock);
-    return ret;
+    QEMU_LOCK_GUARD(&s->lock);
+    return nvstore_co_commit_locked(store, NULL, 0, errp);
 }
 
 /* Commit @v's blob, and with it every other dirty blob of the store */
@@ -341,6 +352,32 @@ static int nvstore_view_resize(NvstoreBlobView *v, uint64_t len, Error **errp)
     return 0;
 }
 
+/* What a change that commits at once restores if its commit fails */
+typedef struct NvstoreViewUndo {
+    GByteArray *data;
+    uint64_t gen;
+} NvstoreViewUndo;
+
+static void nvstore_view_save(NvstoreBlobView *v, NvstoreViewUndo *undo)
+{
+    undo->data = g_byte_array_sized_new(v->data->len);
+    g_byte_array_append(undo->data, v->data->data, v->data->len);
+    undo->gen = v->gen;
+}
+
+/* Restore what nvstore_view_save() saved in @undo, if @ret failed */
+static void nvstore_view_undo(NvstoreBlobView *v, NvstoreViewUndo *undo,
+                              int ret)
+{
+    if (ret < 0 && undo->data) {
+        g_byte_array_unref(v->data);
+        v->data = g_steal_pointer(&undo->data);
+        v->gen = undo->gen;
+        nvstore_view_update_length(v);
+    }
+    g_clear_pointer(&undo->data, g_byte_array_unref);
+}
+
 /*
  * Write @qiov at @offset of the blob in memory; past the blob's end,
  * within the node's last sector, the blob grows.  A write that commits
@@ -350,14 +387,12 @@ static int coroutine_fn GRAPH_RDLOCK
 nvstore_co_view_write(NvstoreBlobView *v, int64_t offset, int64_t bytes,
                       QEMUIOVector *qiov, bool fua, Error **errp)
 {
-    bool sync = fua || !v->delay_ns;
-    g_autoptr(GByteArray) old = NULL;
-    uint64_t old_gen = v->gen;
+    NvstoreViewUndo undo = { 0 };
     int ret = 0;
 
-    if (sync) {
-        old = g_byte_array_sized_new(v->data->len);
-        g_byte_array_append(old, v->data->data, v->data->len);
+    QEMU_LOCK_GUARD(&v->lock);
+    if (fua || !v->delay_ns) {
+        nvstore_view_save(v, &undo);
     }
     if (offset + bytes > v->data->len) {
         ret = nvstore_view_resize(v, offset + bytes, errp);
@@ -366,12 +401,7 @@ nvstore_co_view_write(NvstoreBlobView *v, int64_t offset, int64_t bytes,
         qemu_iovec_to_buf(qiov, 0, v->data->data + offset, bytes);
         ret = nvstore_co_view_changed(v, fua, errp);
     }
-    if (ret < 0 && sync) {
-        g_byte_array_unref(v->data);
-        v->data = g_steal_pointer(&old);
-        v->gen = old_gen;
-        nvstore_view_update_length(v);
-    }
+    nvstore_view_undo(v, &undo, ret);
     return ret;
 }
 
@@ -407,8 +437,7 @@ static int coroutine_fn GRAPH_RDLOCK
 nvstore_co_view_truncate(NvstoreBlobView *v, int64_t offset,
                          PreallocMode prealloc, Error **errp)
 {
-    g_autoptr(GByteArray) old = NULL;
-    uint64_t old_gen = v->gen;
+    NvstoreViewUndo undo = { 0 };
     int ret;
 
     if (prealloc != PREALLOC_MODE_OFF) {
@@ -421,25 +450,16 @@ nvstore_co_view_truncate(NvstoreBlobView *v, int64_t offset,
         return ret;
     }
     /* A resize is metadata: durable when it returns, or not done at all */
-    old = g_byte_array_sized_new(v->data->len);
-    g_byte_array_append(old, v->data->data, v->data->len);
+    QEMU_LOCK_GUARD(&v->lock);
+    nvstore_view_save(v, &undo);
     ret = nvstore_view_resize(v, offset, errp);
     if (ret >= 0) {
         ret = nvstore_co_view_changed(v, true, errp);
     }
-    if (ret < 0) {
-        g_byte_array_unref(v->data);
-        v->data = g_steal_pointer(&old);
-        v->gen = old_gen;
-        nvstore_view_update_length(v);
-    }
+    nvstore_view_undo(v, &undo, ret);
     return ret;
 }
 
-/*
- * A view of blob @name, of the node @bs.  Claims the blob if the node is
- * writable.
- */
 /* Register @v as the writer of its blob */
 static bool nvstore_view_claim(NvstoreBlobView *v, Error **errp)
 {
@@ -463,6 +483,10 @@ static void nvstore_view_release(NvstoreBlobView *v)
     }
 }
 
+/*
+ * A view of blob @name, of the node @bs.  Claims the blob if the node is
+ * writable.
+ */
 static NvstoreBlobView * GRAPH_RDLOCK
 nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
                  bool type_given, int64_t delay_ms, Error **errp)
@@ -477,6 +501,7 @@ nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
     v->type = g_strdup(type);
     v->type_given = type_given;
     v->delay_ns = delay_ms * SCALE_MS;
+    qemu_co_mutex_init(&v->lock);
     s = v->store->opaque;
     e = s->dir ? nvstore_dir_lookup(s->dir, name) : NULL;
     if (!nvstore_view_check_type(v, e, errp) ||
@@ -573,6 +598,12 @@ void nvstore_reopen_abort(BDRVReopenState *state)
 
 /* ---- Group commit -------------------------------------------------------- */
 
+/* A dirty blob taken into a commit: its view and the change committed */
+typedef struct NvstoreViewMark {
+    NvstoreBlobView *view;
+    uint64_t gen;
+} NvstoreViewMark;
+
 typedef struct NvstoreCollect {
     GArray *updates;
     GArray *marks;
@@ -597,16 +628,13 @@ static void nvstore_view_collect(NvstoreBlobView *v, void *opaque)
     g_array_append_val(c->marks, m);
 }
 
-void nvstore_views_collect(BlockDriverState *store, GArray *updates,
-                           GArray *marks)
-{
-    NvstoreCollect c = { updates, marks };
-
-    nvstore_for_each_view(store, nvstore_view_collect, &c);
-}
-
-void nvstore_views_committed(GArray *updates, size_t first, GArray *marks,
-                             bool ok)
+/*
+ * After a commit of the updates from index @first of @updates, which
+ * nvstore_view_collect() appended for @marks: mark what was committed
+ * clean, and free the copies
+ */
+static void nvstore_views_committed(GArray *updates, size_t first,
+                                    GArray *marks, bool ok)
 {
     guint i;
 
@@ -620,6 +648,71 @@ void nvstore_views_committed(GArray *updates, size_t first, GArray *marks,
         }
         g_free((void *)u->data);
     }
+}
+
+/* A blob of @updates that a blob node writes cannot be changed by others */
+static int nvstore_check_writers(BlockDriverState *bs,
+                                 const NvstoreBlobUpdate *updates, size_t n,
+                                 Error **errp)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        g_autofree char *who = updates[i].name ?
+                               nvstore_view_writer(bs, updates[i].name) :
+                               NULL;
+
+        if (who) {
+            error_setg(errp, "Blob '%s' is written by %s", updates[i].name,
+                       who);
+            return -EBUSY;
+        }
+    }
+    return 0;
+}
+
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit_locked(BlockDriverState *bs,
+                         const NvstoreBlobUpdate *updates, size_t n,
+                         Error **errp)
+{
+    g_autoptr(GArray) all = g_array_new(false, false,
+                                        sizeof(NvstoreBlobUpdate));
+    g_autoptr(GArray) marks = g_array_new(false, false,
+                                          sizeof(NvstoreViewMark));
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreCollect c = { all, marks };
+    int ret;
+
+    qemu_co_mutex_assert_locked(&s->lock);
+    ret = nvstore_check_writers(bs, updates, n, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    /* The dirty blobs of the blob nodes come along */
+    g_array_append_vals(all, updates, n);
+    nvstore_for_each_view(bs, nvstore_view_collect, &c);
+    if (!all->len && !updates) {
+        /* Nothing dirty to commit */
+        return 0;
+    }
+    ret = nvstore_co_commit_updates(bs, (NvstoreBlobUpdate *)all->data,
+                                    all->len, errp);
+    nvstore_views_committed(all, n, marks, ret >= 0);
+    if (ret >= 0) {
+        nvstore_update_total_sectors(bs);
+    }
+    return ret;
+}
+
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
+                  size_t n, Error **errp)
+{
+    BDRVNvstoreState *s = bs->opaque;
+
+    QEMU_LOCK_GUARD(&s->lock);
+    return nvstore_co_commit_locked(bs, updates, n, errp);
 }
 
 /* ---- The nvstore node's option "blob" ------------------------------------ */

@@ -353,20 +353,20 @@ nvstore_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     int64_t file_size;
     int header;
 
-    qemu_co_mutex_lock(&s->lock);
+    QEMU_LOCK_GUARD(&s->lock);
     file_size = nvstore_image_size(bs, &err);
     if (file_size < 0) {
         nvstore_check_report("ERROR", err);
         res->check_errors++;
-        goto out;
+        return 0;
     }
     header = nvstore_check_header(bs, res);
     if (header < 0 && header != -EINVAL) {
-        goto out;
+        return 0;
     }
     if (!nvstore_check_committed(bs, res) &&
         !nvstore_co_salvage(bs, res, fix, file_size)) {
-        goto out;
+        return 0;
     }
     if (header == -EINVAL && (fix & BDRV_FIX_ERRORS)) {
         nvstore_check_fix_header(bs, res);
@@ -376,7 +376,5 @@ nvstore_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     nvstore_check_close_record(bs, res, fix);
     nvstore_check_overlaps(s, res, file_size);
     nvstore_check_blobs(bs, res, fix, file_size);
-out:
-    qemu_co_mutex_unlock(&s->lock);
     return 0;
 }

@@ -1,8 +1,8 @@
 /*
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
- * nvstore: the update protocol (docs/interop/nvstore.rst, "Updating an
- * image").  A commit applies a set of blob updates to a copy of the
+ * nvstore: the update protocol (docs/interop/nvstore.rst, "The update
+ * protocol").  A commit applies a set of blob updates to a copy of the
  * committed directory, places the new data and the new directory in
  * space that the committed directory does not reference, grows the
  * child if it must, writes them and the slot that does not hold the
@@ -12,6 +12,11 @@
  *
  * Free space is derived from the committed directory at each commit:
  * there is no free list to keep or to corrupt.
+ *
+ * Also the close record ("The close record"), which says that the
+ * committed generation is complete, written at close.  A commit here is
+ * of the updates it is given: the group commit that takes the blob
+ * nodes' dirty blobs along is nvstore-blob.c's, above this file.
  */
 
 #include "qemu/osdep.h"
@@ -40,30 +45,6 @@ typedef struct NvstoreCommit {
     /* The end of the last range it writes */
     uint64_t end;
 } NvstoreCommit;
-
-void nvstore_slot_to_disk(NvstoreSlot *out, const NvstoreSlot *slot,
-                          const char *magic)
-{
-    *out = *slot;
-    memcpy(out->magic, magic, sizeof(out->magic));
-    nvstore_slot_to_be(out);
-    out->slot_crc32c = cpu_to_be32(nvstore_crc(out,
-                                               offsetof(NvstoreSlot,
-                                                        slot_crc32c)));
-}
-
-void nvstore_slot_init(NvstoreSlot *slot, uint64_t gen, uint64_t dir_offset,
-                       const uint8_t *dir, size_t dir_length)
-{
-    NvstoreSlot cpu = {
-        .generation = gen,
-        .dir_offset = dir_offset,
-        .dir_length = dir_length,
-        .dir_crc32c = nvstore_crc(dir, dir_length),
-    };
-
-    nvstore_slot_to_disk(slot, &cpu, NVSTORE_SLOT_MAGIC);
-}
 
 static gint nvstore_range_cmp(gconstpointer a, gconstpointer b)
 {
@@ -462,23 +443,28 @@ static void nvstore_commit_finish(BlockDriverState *bs, NvstoreCommit *c)
 
     nvstore_set_committed(s, g_steal_pointer(&c->dir), !s->slot, &slot);
     s->record_due = true;
-    nvstore_update_total_sectors(bs);
     trace_nvstore_commit(bs, c->gen, s->slot, c->n, c->dir_offset,
                          c->enc_len);
 }
 
-/* Commit the updates of @c: steps 1 to 5 */
-static int coroutine_fn GRAPH_RDLOCK
-nvstore_co_commit_run(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
+/* Commit @updates: steps 1 to 5 */
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit_updates(BlockDriverState *bs,
+                          const NvstoreBlobUpdate *updates, size_t n,
+                          Error **errp)
 {
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreCommit commit = { .updates = updates, .n = n };
+    NvstoreCommit *c = &commit;
     int ret;
 
+    qemu_co_mutex_assert_locked(&s->lock);
     QEMU_BUILD_BUG_ON(NVSTORE_NB_SLOTS != 2);
     ret = nvstore_commit_begin(bs, c, errp);
     if (ret < 0) {
         return ret;
     }
-    ret = nvstore_commit_apply(bs->opaque, c, errp);
+    ret = nvstore_commit_apply(s, c, errp);
     if (ret >= 0) {
         ret = nvstore_commit_place(bs, c, errp);
     }
@@ -500,70 +486,6 @@ nvstore_co_commit_run(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     }
     g_free(c->ciphertext);
     return ret < 0 ? ret : 0;
-}
-
-/* A blob of @updates that a blob node writes cannot be changed by others */
-static int nvstore_commit_check_writers(BlockDriverState *bs,
-                                        const NvstoreBlobUpdate *updates,
-                                        size_t n, Error **errp)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        g_autofree char *who = updates[i].name ?
-                               nvstore_view_writer(bs, updates[i].name) :
-                               NULL;
-
-        if (who) {
-            error_setg(errp, "Blob '%s' is written by %s", updates[i].name,
-                       who);
-            return -EBUSY;
-        }
-    }
-    return 0;
-}
-
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_commit_locked(BlockDriverState *bs,
-                         const NvstoreBlobUpdate *updates, size_t n,
-                         Error **errp)
-{
-    g_autoptr(GArray) all = g_array_new(false, false,
-                                        sizeof(NvstoreBlobUpdate));
-    g_autoptr(GArray) marks = g_array_new(false, false,
-                                          sizeof(NvstoreViewMark));
-    NvstoreCommit c = { 0 };
-    int ret;
-
-    ret = nvstore_commit_check_writers(bs, updates, n, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    /* Group commit: the dirty blobs of the blob nodes come along */
-    g_array_append_vals(all, updates, n);
-    nvstore_views_collect(bs, all, marks);
-    if (!all->len && !updates) {
-        /* Nothing dirty to commit */
-        return 0;
-    }
-    c.updates = (NvstoreBlobUpdate *)all->data;
-    c.n = all->len;
-    ret = nvstore_co_commit_run(bs, &c, errp);
-    nvstore_views_committed(all, n, marks, ret >= 0);
-    return ret;
-}
-
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
-                  size_t n, Error **errp)
-{
-    BDRVNvstoreState *s = bs->opaque;
-    int ret;
-
-    qemu_co_mutex_lock(&s->lock);
-    ret = nvstore_co_commit_locked(bs, updates, n, errp);
-    qemu_co_mutex_unlock(&s->lock);
-    return ret;
 }
 
 /*

@@ -10,6 +10,7 @@
 #define BLOCK_NVSTORE_FORMAT_H
 
 #include "qemu/bswap.h"
+#include "qemu/crc32c.h"
 
 #define NVSTORE_MAGIC               "QNVSTORE"
 #define NVSTORE_SLOT_MAGIC          "QNVSSLOT"
@@ -115,6 +116,63 @@ static inline void nvstore_slot_to_be(NvstoreSlot *s)
     s->dir_length = cpu_to_be64(s->dir_length);
     s->dir_crc32c = cpu_to_be32(s->dir_crc32c);
     s->slot_crc32c = cpu_to_be32(s->slot_crc32c);
+}
+
+/* The checksum of the format: CRC-32C, as crc32c(0xffffffff, buf, len) */
+static inline uint32_t nvstore_crc(const void *buf, size_t len)
+{
+    return crc32c(0xffffffff, buf, len);
+}
+
+/*
+ * Fill @h with the header this version writes: magic, the @incompatible
+ * features (NVSTORE_INCOMPAT_ENCRYPTED or none), the checksum; on-disk
+ * byte order.
+ */
+static inline void nvstore_header_init(NvstoreHeader *h,
+                                       uint64_t incompatible)
+{
+    memset(h, 0, sizeof(*h));
+    memcpy(h->magic, NVSTORE_MAGIC, sizeof(h->magic));
+    h->incompatible_features = incompatible;
+    nvstore_header_to_be(h);
+    h->header_crc32c = cpu_to_be32(nvstore_crc(h, offsetof(NvstoreHeader,
+                                                         header_crc32c)));
+}
+
+/*
+ * Set @out to @slot (in CPU byte order; its magic and checksum are
+ * ignored) as on disk: with @magic (NVSTORE_SLOT_MAGIC or
+ * NVSTORE_CLOSE_MAGIC), in disk byte order, with its checksum
+ */
+static inline void nvstore_slot_to_disk(NvstoreSlot *out,
+                                        const NvstoreSlot *slot,
+                                        const char *magic)
+{
+    *out = *slot;
+    memcpy(out->magic, magic, sizeof(out->magic));
+    nvstore_slot_to_be(out);
+    out->slot_crc32c = cpu_to_be32(nvstore_crc(out,
+                                               offsetof(NvstoreSlot,
+                                                        slot_crc32c)));
+}
+
+/*
+ * Fill @slot, in disk byte order, for a commit of generation @gen whose
+ * directory @dir (@dir_length bytes) is at @dir_offset
+ */
+static inline void nvstore_slot_init(NvstoreSlot *slot, uint64_t gen,
+                                     uint64_t dir_offset, const uint8_t *dir,
+                                     size_t dir_length)
+{
+    NvstoreSlot cpu = {
+        .generation = gen,
+        .dir_offset = dir_offset,
+        .dir_length = dir_length,
+        .dir_crc32c = nvstore_crc(dir, dir_length),
+    };
+
+    nvstore_slot_to_disk(slot, &cpu, NVSTORE_SLOT_MAGIC);
 }
 
 #endif /* BLOCK_NVSTORE_FORMAT_H */

@@ -9,9 +9,11 @@
  *   nvstore-load.c     reading the image: header, slots, blob data, which
  *                      slot holds the committed state
  *   nvstore-commit.c   the update protocol: placement in free space,
- *                      growth, writing a new generation
+ *                      growth, writing a new generation, the close
+ *                      record; it knows nothing of blob nodes
  *   nvstore-blob.c     a blob as a node's data: driver nvstore-blob and
- *                      option "blob", a write-back cache of the blob
+ *                      option "blob", a write-back cache of the blob,
+ *                      and the group commit that takes it along
  *   nvstore-writers.c  who writes which blob: one writer per blob, and
  *                      the write-back caches a commit takes along
  *   nvstore-api.c      the device API of include/block/nvstore.h
@@ -31,7 +33,6 @@
 #include "block/block_int.h"
 #include "block/nvstore.h"
 #include "qemu/coroutine.h"
-#include "qemu/crc32c.h"
 #include "nvstore-dir.h"
 #include "nvstore-format.h"
 
@@ -54,12 +55,6 @@ typedef struct NvstoreCrypt NvstoreCrypt;
 
 /* A blob as a node's data, cached in memory (nvstore-blob.c) */
 typedef struct NvstoreBlobView NvstoreBlobView;
-
-/* A dirty blob taken into a commit: its view and the change committed */
-typedef struct NvstoreViewMark {
-    NvstoreBlobView *view;
-    uint64_t gen;
-} NvstoreViewMark;
 
 typedef struct BDRVNvstoreState {
     /*
@@ -118,21 +113,7 @@ typedef struct NvstoreRange {
     uint64_t end;
 } NvstoreRange;
 
-static inline uint32_t nvstore_crc(const void *buf, size_t len)
-{
-    return crc32c(0xffffffff, buf, len);
-}
-
 /* ---- nvstore.c: driver glue ---------------------------------------------- */
-
-/**
- * nvstore_header_init:
- *
- * Fill @h with the header this version writes: magic, the
- * @incompatible features (NVSTORE_INCOMPAT_ENCRYPTED or none), the
- * checksum; on-disk byte order.
- */
-void nvstore_header_init(NvstoreHeader *h, uint64_t incompatible);
 
 extern BlockDriver bdrv_nvstore;
 
@@ -294,25 +275,6 @@ nvstore_read_keyslots(BlockDriverState *bs,
 /* ---- nvstore-commit.c: the update protocol ------------------------------- */
 
 /**
- * nvstore_slot_init:
- *
- * Fill @slot, in disk byte order, for a commit of generation @gen whose
- * directory @dir (@dir_length bytes) is at @dir_offset.
- */
-void nvstore_slot_init(NvstoreSlot *slot, uint64_t gen, uint64_t dir_offset,
-                       const uint8_t *dir, size_t dir_length);
-
-/**
- * nvstore_slot_to_disk:
- * @out: set to @slot as on disk: with @magic, in disk byte order, with
- *       its checksum
- * @slot: a slot in CPU byte order (its magic and checksum are ignored)
- * @magic: NVSTORE_SLOT_MAGIC or NVSTORE_CLOSE_MAGIC
- */
-void nvstore_slot_to_disk(NvstoreSlot *out, const NvstoreSlot *slot,
-                          const char *magic);
-
-/**
  * nvstore_close_record:
  * @bs: an nvstore node
  *
@@ -340,23 +302,16 @@ int coroutine_fn GRAPH_RDLOCK nvstore_co_close_record(BlockDriverState *bs);
 GArray *nvstore_used_ranges(BDRVNvstoreState *s, bool *unknown);
 
 /**
- * nvstore_co_commit_locked:
+ * nvstore_co_commit_updates:
  *
- * Commit @updates (see nvstore_blob_commit()) with @s->lock held.
+ * Commit @updates, and only them, in one commit of a new generation
+ * (see nvstore_blob_commit() for what an update is), with @s->lock
+ * held.  Knows nothing of blob nodes: see nvstore_co_commit_locked().
  */
 int coroutine_fn GRAPH_RDLOCK
-nvstore_co_commit_locked(BlockDriverState *bs,
-                         const NvstoreBlobUpdate *updates, size_t n,
-                         Error **errp);
-
-/**
- * nvstore_co_commit:
- *
- * Take @s->lock and commit @updates.
- */
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
-                  size_t n, Error **errp);
+nvstore_co_commit_updates(BlockDriverState *bs,
+                          const NvstoreBlobUpdate *updates, size_t n,
+                          Error **errp);
 
 /* ---- nvstore-blob.c: a blob as a node's data ---------------------------- */
 
@@ -407,27 +362,26 @@ void nvstore_reopen_abort(BDRVReopenState *state);
 void nvstore_view_free(NvstoreBlobView *v);
 
 /**
- * nvstore_views_collect:
- * @updates: array of NvstoreBlobUpdate, extended
- * @marks: array of NvstoreViewMark, extended
+ * nvstore_co_commit_locked:
  *
- * Append an update for the dirty blob of each view of @store, with a copy
- * of its data, for nvstore_views_committed().  Called with the store's
- * lock held.
+ * Commit @updates (see nvstore_blob_commit()) with @s->lock held, and
+ * with them the dirty blob of every blob node of the image (group
+ * commit); refuse an update of a blob that a blob node writes.  With
+ * @updates NULL, commit only the dirty blobs, if any.
  */
-void nvstore_views_collect(BlockDriverState *store, GArray *updates,
-                           GArray *marks);
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit_locked(BlockDriverState *bs,
+                         const NvstoreBlobUpdate *updates, size_t n,
+                         Error **errp);
 
 /**
- * nvstore_views_committed:
- * @first: the index in @updates of the first collected update
- * @ok: whether the commit succeeded
+ * nvstore_co_commit:
  *
- * After a commit of the updates that nvstore_views_collect() appended:
- * mark what was committed clean, and free the copies.
+ * Take @s->lock and nvstore_co_commit_locked().
  */
-void nvstore_views_committed(GArray *updates, size_t first, GArray *marks,
-                             bool ok);
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
+                  size_t n, Error **errp);
 
 /*
  * The data path of nodes of driver nvstore (option "blob") and

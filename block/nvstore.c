@@ -281,7 +281,7 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     BDRVNvstoreState *s = bs->opaque;
 
     /* Another process may have committed: trust nothing that was read */
-    qemu_co_mutex_lock(&s->lock);
+    QEMU_LOCK_GUARD(&s->lock);
     g_clear_pointer(&s->dir, nvstore_dir_free);
     if (nvstore_load(bs, errp) < 0) {
         error_prepend(errp, "Could not reload the nvstore directory: ");
@@ -297,20 +297,9 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
         nvstore_view_activate(s->view, errp);
     }
     nvstore_update_total_sectors(bs);
-    qemu_co_mutex_unlock(&s->lock);
 }
 
 /* ---- Create -------------------------------------------------------------- */
-
-void nvstore_header_init(NvstoreHeader *h, uint64_t incompatible)
-{
-    memset(h, 0, sizeof(*h));
-    memcpy(h->magic, NVSTORE_MAGIC, sizeof(h->magic));
-    h->incompatible_features = incompatible;
-    nvstore_header_to_be(h);
-    h->header_crc32c = cpu_to_be32(nvstore_crc(h, offsetof(NvstoreHeader,
-                                                         header_crc32c)));
-}
 
 /*
  * The header and the first commit: slot 0, generation 1, no blob; with
@@ -608,6 +597,7 @@ nvstore_amend_keys(BlockDriverState *bs, BlockdevNvstoreEncryptionAmend *o,
     int i, free_slot = -1, in_use = 0, to_clear = 0;
     int ret;
 
+    qemu_co_mutex_assert_locked(&s->lock);
     if (!s->encrypted) {
         error_setg(errp, "The nvstore image is not encrypted: it has no key "
                    "slots");
@@ -698,9 +688,9 @@ nvstore_co_amend(BlockDriverState *bs, BlockdevAmendOptions *opts,
 
     assert(opts->driver == BLOCKDEV_DRIVER_NVSTORE);
     if (opts->u.nvstore.encrypt) {
-        qemu_co_mutex_lock(&s->lock);
-        ret = nvstore_amend_keys(bs, opts->u.nvstore.encrypt, errp);
-        qemu_co_mutex_unlock(&s->lock);
+        WITH_QEMU_LOCK_GUARD(&s->lock) {
+            ret = nvstore_amend_keys(bs, opts->u.nvstore.encrypt, errp);
+        }
         if (ret < 0) {
             return ret;
         }
