@@ -47,6 +47,8 @@ static void nvstore_fill_info(NvstoreEntry *e, NvstoreBlobInfo *info)
     info->size = nvstore_entry_data_size(e);
     info->has_realsize = e->has_realsize;
     info->realsize = e->realsize;
+    info->generation = e->has_extent ? e->extent.generation : 0;
+    info->encrypted = e->sealed != NULL;
     for (i = 0; i < e->attrs->len; i++) {
         NvstoreAttr *a = g_ptr_array_index(e->attrs, i);
 

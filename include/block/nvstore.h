@@ -82,6 +82,9 @@ typedef struct NvstoreBlobUpdate {
  * @realsize: the number of meaningful bytes, if @has_realsize
  * @has_realsize: whether the blob has a realsize
  * @attrs: the names of its optional attributes, sorted, NULL-terminated
+ * @generation: the generation of the commit that wrote its contents; 0
+ *              if they are in the directory (empty, or inline)
+ * @encrypted: whether its contents are encrypted
  *
  * Free the contents with nvstore_blob_info_clear().
  */
@@ -91,6 +94,8 @@ typedef struct NvstoreBlobInfo {
     uint64_t realsize;
     bool has_realsize;
     char **attrs;
+    uint64_t generation;
+    bool encrypted;
 } NvstoreBlobInfo;
 
 /**
