@@ -335,7 +335,7 @@ step "ASan+UBSan: the driver's unit tests and iotests, the TPM, sanitizer build"
 # power cut and crash of the unit tests, and every hostile image,
 # injected fault, salvage and read-only mode of the iotests, again, with
 # AddressSanitizer, LeakSanitizer and UBSan aborting on the first
-# finding, in qemu-img, qemu-io and the unit tests.  Then the libtpms
+# finding, in qemu-img, qemu-io, qemu-nvstore and the unit tests.  Then the libtpms
 # TPM backend and the blob nodes in the sanitizer build's system
 # emulator: the libtpms qtest (restarts, a failing flush, savevm/loadvm,
 # a second instance, migration) and the iotests that start VMs (the TPM
@@ -356,11 +356,11 @@ san_benign+="|-+|Suppressions used:|  count      bytes template"
 san_benign+="| +[0-9]+ +[0-9]+ (qio_channel_block_new|migrate_init)|)\$"
 rm -rf "$SAN"
 mkdir -p "$SAN"
-if "$top/project/build.sh" clang qemu-img qemu-io tests/unit/test-nvstore \
+if "$top/project/build.sh" clang qemu-img qemu-io qemu-nvstore tests/unit/test-nvstore \
        tests/unit/test-nvstore-dir tests/unit/test-crc32c \
        tests/unit/test-crypto-aead qemu-system-x86_64 tests/qtest/tpm-libtpms-test \
        >"$LOG/build-sanitizers.log" 2>&1; then
-    t_pass "build: clang ASan+UBSan qemu-img, qemu-io, qemu-system-x86_64, unit tests, libtpms qtest"
+    t_pass "build: clang ASan+UBSan qemu-img, qemu-io, qemu-nvstore, qemu-system-x86_64, unit tests, libtpms qtest"
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$SAN/log
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SAN/log
     export LSAN_OPTIONS=suppressions=$top/project/lsan-suppressions.txt
@@ -371,7 +371,7 @@ if "$top/project/build.sh" clang qemu-img qemu-io tests/unit/test-nvstore \
     QSD_PROG=$B/gcc/storage-daemon/qemu-storage-daemon IOTESTS_FLAVOR=clang \
         run_iotests nvstore-asan -nvstore nvstore-basic nvstore-children \
             nvstore-snapshot nvstore-faults nvstore-corrupt nvstore-hostile \
-            nvstore-salvage nvstore-modes nvstore-encrypt-spec
+            nvstore-salvage nvstore-modes nvstore-encrypt-spec nvstore-tool
     QTEST_QEMU_BINARY=$B/clang/qemu-system-x86_64 \
     QTEST_QEMU_IMG=$B/gcc/qemu-img run_gtest tpm-libtpms-test qtest clang
     QEMU_PROG=$B/clang/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
