@@ -155,9 +155,10 @@ nvstore_check_other_slot(BlockDriverState *bs, BdrvCheckResult *res,
 }
 
 /*
- * The close record: one whose checksum fails is what a crash leaves in
- * the middle of its write, harmless (open ignores it) and counted as a
- * leak, which the repair clears
+ * The close record: one whose checksum fails (or whose generation is out
+ * of range) is what a crash leaves in the middle of its write, or
+ * damage; harmless (open ignores it), counted as a leak, which the
+ * repair clears
  */
 static void coroutine_fn GRAPH_RDLOCK
 nvstore_check_close_record(BlockDriverState *bs, BdrvCheckResult *res,
@@ -167,13 +168,15 @@ nvstore_check_close_record(BlockDriverState *bs, BdrvCheckResult *res,
     NvstoreSlot rec;
     int ret = nvstore_read_close_record(bs, &rec, &err);
 
-    error_free(err);
     if (ret != -EINVAL) {
+        error_free(err);
         return;
     }
-    fprintf(stderr, "%s The close record is corrupt (checksum mismatch): "
-            "a crash interrupted its write, and open ignores it\n",
-            fix & BDRV_FIX_LEAKS ? "Repairing" : "Leaked");
+    error_prepend(&err, "%s ", fix & BDRV_FIX_LEAKS ? "Repairing" :
+                                                     "Leaked");
+    fprintf(stderr, "%s: a crash interrupted its write, or it was "
+            "damaged since; open ignores it\n", error_get_pretty(err));
+    error_free(err);
     res->leaks++;
     if (fix & BDRV_FIX_LEAKS) {
         nvstore_check_clear(bs, res, NVSTORE_CLOSE_OFFSET,

@@ -17,14 +17,15 @@
  *
  * Random bytes rarely get past the checksums, so when bit 0 of the
  * control byte is set, the harness first fixes the checksums of the
- * header, of each slot and of the directory each slot points at: then
+ * header, of each slot and of the directory each slot points at (and
+ * of the close record, if it has its magic): then
  * the fuzzer's mutations reach the directory decoder and what the driver
  * does with a directory it accepts.  Extent checksums stay as they are.
  *
  * When bit 1 is set, the image is opened as an encrypted one, with the
  * secret of the seeds' key slots ("fuzz"); with bit 0 too, the harness
  * opens key slot 0 with it and recomputes each slot's directory
- * authentication code before the checksums, so that mutated directories
+ * authentication code (and the close record's) before the checksums, so that mutated directories
  * reach the decoder and the decryption of blobs (each blob's tag and
  * associated data still bind its ciphertext).
  *
@@ -72,13 +73,29 @@ static bool slot_dir(uint8_t *img, size_t len, int i, uint64_t *off,
     return *off <= len && *dlen <= len - *off;
 }
 
+/* The close record's checksum, if it has its magic */
+static uint8_t *fix_close_record(uint8_t *img, size_t len)
+{
+    uint8_t *r = img + NVSTORE_CLOSE_OFFSET;
+
+    if (len < NVSTORE_CLOSE_OFFSET + sizeof(NvstoreSlot) +
+              NVSTORE_CLOSE_MAC_LEN ||
+        memcmp(r, NVSTORE_CLOSE_MAGIC, 8)) {
+        return NULL;
+    }
+    stl_be_p(r + offsetof(NvstoreSlot, slot_crc32c),
+             fuzz_crc(r, offsetof(NvstoreSlot, slot_crc32c)));
+    return r;
+}
+
 /*
- * Encrypted images: make each slot's directory authentication code hold,
- * with the master key that key slot 0 wraps
+ * Encrypted images: make each slot's directory authentication code, and
+ * the close record's, hold, with the master key that key slot 0 wraps
  */
 static void fix_macs(uint8_t *img, size_t len)
 {
     NvstoreCrypt *crypt = NULL;
+    uint8_t *rec;
     int i;
 
     if (len < NVSTORE_KEYSLOT_OFFSET(0) + sizeof(NvstoreKeySlot) ||
@@ -100,13 +117,23 @@ static void fix_macs(uint8_t *img, size_t len)
                                   img + off, dlen, img + off + dlen, NULL);
         }
     }
+    rec = fix_close_record(img, len);
+    if (rec) {
+        nvstore_crypt_close_mac(crypt, (NvstoreSlot *)rec,
+                                rec + sizeof(NvstoreSlot), NULL);
+    }
     nvstore_crypt_free(crypt);
 }
 
-/* Make the checksums of the header, the slots and their directories hold */
+/*
+ * Make the checksums of the header, the slots and their directories, and
+ * of the close record, hold
+ */
 static void fix_checksums(uint8_t *img, size_t len)
 {
     int i;
+
+    fix_close_record(img, len);
 
     if (len >= sizeof(NvstoreHeader)) {
         stl_be_p(img + offsetof(NvstoreHeader, header_crc32c),

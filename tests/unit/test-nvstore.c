@@ -2404,6 +2404,75 @@ static void test_damage_newest(gconstpointer opaque)
     nvstore_ramdisk_free(disk);
 }
 
+/* Open @image from memory with @key: NULL, and the error in @err */
+static void assert_open_fails(GByteArray *image, const char *key,
+                              const char *why)
+{
+    NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    Error *err = NULL;
+
+    pc_key = key;
+    g_assert_null(pc_open(disk, 0, &err));
+    pc_key = NULL;
+    if (!strstr(error_get_pretty(err), why)) {
+        g_error("'%s' does not say '%s'", error_get_pretty(err), why);
+    }
+    error_free(err);
+    nvstore_ramdisk_free(disk);
+}
+
+/*
+ * Close records written by hand, their checksums right: a generation
+ * above the slots' (no slot holds it: refused), the slot's generation
+ * with another directory (refused), a generation out of range (ignored,
+ * and check clears it); on an encrypted image, an authentication code
+ * that does not verify (refused)
+ */
+static void close_record_hostile(GByteArray *good)
+{
+    g_autoptr(GByteArray) a1 = pattern(100, 0x31);
+    g_autoptr(GByteArray) b = pattern(200, 0x32);
+    g_autoptr(GByteArray) image = g_byte_array_new();
+    g_autoptr(GByteArray) enc = NULL;
+    NvstoreSlot *disk_rec;
+    NvstoreSlot rec;
+    NvstoreRamdisk *disk;
+    BdrvCheckResult res;
+    BlockBackend *blk;
+
+    g_byte_array_append(image, good->data, good->len);
+    disk_rec = (NvstoreSlot *)(image->data + NVSTORE_CLOSE_OFFSET);
+    rec = *disk_rec;
+    nvstore_slot_to_cpu(&rec);
+
+    rec.generation += 5;
+    nvstore_slot_to_disk(disk_rec, &rec, NVSTORE_CLOSE_MAGIC);
+    assert_open_fails(image, NULL, "complete when the image was last "
+                      "closed, cannot be read");
+
+    rec.generation -= 5;
+    rec.dir_crc32c ^= 1;
+    nvstore_slot_to_disk(disk_rec, &rec, NVSTORE_CLOSE_MAGIC);
+    assert_open_fails(image, NULL, "not the directory of the close record");
+
+    rec.dir_crc32c ^= 1;
+    rec.generation = UINT64_C(1) << 63;
+    nvstore_slot_to_disk(disk_rec, &rec, NVSTORE_CLOSE_MAGIC);
+    disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
+    blk = pc_open(disk, 0, &error_abort);
+    blk_unref(blk);
+    damage_newest_check(disk, NULL, 0, &res);
+    g_assert_cmpint(res.leaks, ==, 1);
+    g_assert_cmpint(res.corruptions, ==, 0);
+    nvstore_ramdisk_free(disk);
+
+    enc = damage_newest_image("key-old", true, false, a1, a1, b);
+    enc->data[NVSTORE_CLOSE_OFFSET + sizeof(NvstoreSlot) + 3] ^= 1;
+    assert_open_fails(enc, "key-old", "the close record fails "
+                      "authentication");
+}
+
 /*
  * The close record holds the state back: with the slot of the recorded
  * generation damaged, the image does not open at the older slot, and
@@ -2450,8 +2519,11 @@ static void test_close_record(void)
     blk_unref(blk);
     nvstore_ramdisk_free(disk);
 
-    /* A torn close record */
+    /* Close records that no writer wrote */
     image->data[NVSTORE_SLOT_OFFSET(newest) + 20] ^= 1;
+    close_record_hostile(image);
+
+    /* A torn close record */
     image->data[NVSTORE_CLOSE_OFFSET + 20] ^= 1;
     disk = nvstore_ramdisk_new(image->data, image->len, PC_DISK_MAX);
     blk = pc_open(disk, 0, &error_abort);
