@@ -85,6 +85,8 @@ QEMU_BUILD_BUG_ON(NVSTORE_KEYSLOT_OFFSET(NVSTORE_NB_KEYSLOTS) >
                   NVSTORE_BLOCK_SIZE);
 QEMU_BUILD_BUG_ON(NVSTORE_CLOSE_OFFSET + NVSTORE_CLOSE_SIZE >
                   NVSTORE_BLOCK_SIZE);
+/* The data area follows the header block and the slots' blocks */
+QEMU_BUILD_BUG_ON(NVSTORE_DATA_OFFSET != NVSTORE_SLOT_OFFSET(NVSTORE_NB_SLOTS));
 
 static inline void nvstore_header_to_cpu(NvstoreHeader *h)
 {

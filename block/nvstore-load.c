@@ -422,13 +422,13 @@ nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
 }
 
 /*
- * A commit of generation @gen is complete only if every extent it wrote
- * (those of generation @gen) matches its checksum: the commit flushes
- * once, after all its writes, so a crash can leave the slot written but
- * an extent not.
+ * Whether slot @i holds a complete commit: one of generation @gen is
+ * complete only if every extent it wrote (those of generation @gen)
+ * matches its checksum.  The commit flushes once, after all its writes,
+ * so a crash can leave the slot written but an extent not.
  */
 static bool coroutine_mixed_fn GRAPH_RDLOCK
-nvstore_commit_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
+nvstore_slot_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
                         int i, Error **errp)
 {
     ERRP_GUARD();
@@ -578,11 +578,11 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
                 goto out;
             }
             /* Known complete: what does not match is damage */
-            if (!nvstore_commit_complete(bs, dir[i], floor, i, &why[i])) {
+            if (!nvstore_slot_complete(bs, dir[i], floor, i, &why[i])) {
                 trace_nvstore_load_damaged(bs, i, floor,
                                            error_get_pretty(why[i]));
             }
-        } else if (!nvstore_commit_complete(bs, dir[i], slot[i].generation,
+        } else if (!nvstore_slot_complete(bs, dir[i], slot[i].generation,
                                             i, &why[i])) {
             trace_nvstore_load_incomplete(bs, i, slot[i].generation);
             continue;

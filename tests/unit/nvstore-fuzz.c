@@ -25,9 +25,9 @@
  * When bit 1 is set, the image is opened as an encrypted one, with the
  * secret of the seeds' key slots ("fuzz"); with bit 0 too, the harness
  * opens key slot 0 with it and recomputes each slot's directory
- * authentication code (and the close record's) before the checksums, so that mutated directories
- * reach the decoder and the decryption of blobs (each blob's tag and
- * associated data still bind its ciphertext).
+ * authentication code (and the close record's) before the checksums, so
+ * that mutated directories reach the decoder and the decryption of blobs
+ * (each blob's tag and associated data still bind its ciphertext).
  *
  * project/fuzz.sh builds and runs it (built only in the clang build).
  */
