@@ -213,16 +213,26 @@ static void nvstore_check_overlaps(BDRVNvstoreState *s, BdrvCheckResult *res,
     res->image_end_offset = end;
 }
 
-/* A damaged blob's older copy that reads back intact */
+/*
+ * A damaged blob's older copy that reads back intact, as an update that
+ * owns its name, type and data (the commit replaces the directory that
+ * the damaged entry is in)
+ */
 typedef struct NvstoreRestore {
     NvstoreBlobUpdate u;
+    char *name;
+    char *type;
     uint8_t *data;
     uint64_t gen;
 } NvstoreRestore;
 
 static void nvstore_restore_clear(gpointer p)
 {
-    g_free(((NvstoreRestore *)p)->data);
+    NvstoreRestore *r = p;
+
+    g_free(r->name);
+    g_free(r->type);
+    g_free(r->data);
 }
 
 /*
@@ -268,8 +278,10 @@ nvstore_check_older_copy(BlockDriverState *bs, NvstoreEntry *e,
         nvstore_read_entry(bs, old, &r.data, &len, NULL) < 0) {
         return false;
     }
+    r.name = g_strdup(e->name);
+    r.type = g_strdup(e->type);
     r.u = (NvstoreBlobUpdate) {
-        .name = e->name, .type = e->type, .data = r.data, .len = len,
+        .name = r.name, .type = r.type, .data = r.data, .len = len,
         .has_realsize = old->has_realsize, .realsize = old->realsize,
     };
     g_array_append_val(restore, r);

@@ -429,7 +429,7 @@ nvstore_read_entry(BlockDriverState *bs, NvstoreEntry *e, uint8_t **data,
  */
 static bool coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_slot_complete(BlockDriverState *bs, NvstoreDir *dir, uint64_t gen,
-                        int i, Error **errp)
+                      int i, Error **errp)
 {
     ERRP_GUARD();
     guint k;
