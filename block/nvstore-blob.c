@@ -4,8 +4,9 @@
  * nvstore: a blob as a node's data.  A device that knows nothing of
  * nvstore (pflash, qemu-io, qemu-img convert, an NBD export) reads and
  * writes one blob as a disk, through a node of driver nvstore-blob over
- * the nvstore node, or through the nvstore node's own option "blob" (the
- * same code, kept for compatibility).
+ * the nvstore node (which has no data of its own).  Also the group
+ * commit, which takes the dirty blobs of those nodes along with every
+ * commit of the image.
  *
  * The blob is cached in memory (a "view"): a read returns its bytes (the
  * last sector padded with zeroes); a write request changes them and
@@ -37,11 +38,16 @@
  */
 #define NVSTORE_VIEW_MAX (256 * MiB)
 
+/* The options of driver nvstore-blob */
+#define NVSTORE_OPT_BLOB        "blob"
+#define NVSTORE_OPT_BLOB_TYPE   "blob-type"
+#define NVSTORE_OPT_COMMIT_DELAY "commit-delay"
+
 /* The longest commit-delay, in milliseconds */
 #define NVSTORE_COMMIT_DELAY_MAX 1000
 
 /*
- * The default commit-delay of nvstore-blob: firmware writes a variable
+ * The default commit-delay: firmware writes a variable
  * as a burst of small writes (pflash programs a byte per request, a
  * few thousand requests per variable); 100 ms commits a burst at once
  * and loses at most the last 100 ms of writes that nobody flushed
@@ -51,10 +57,7 @@
 struct NvstoreBlobView {
     /* The node whose data the blob is */
     BlockDriverState *bs;
-    /*
-     * The nvstore node that holds the blob: @bs, or its file (which
-     * cannot change while the view exists)
-     */
+    /* The nvstore node that holds the blob: @bs's file, fixed */
     BlockDriverState *store;
     char *name;
     /* Its type, if a write creates it; an existing blob's, once loaded */
@@ -101,8 +104,8 @@ typedef struct BDRVNvstoreBlobState {
 
 static BlockDriver bdrv_nvstore_blob;
 
-/* The options of a blob as a node's data, for both drivers */
-QemuOptsList nvstore_blob_runtime_opts = {
+/* The options of driver nvstore-blob */
+static QemuOptsList nvstore_blob_runtime_opts = {
     .name = "nvstore-blob",
     .head = QTAILQ_HEAD_INITIALIZER(nvstore_blob_runtime_opts.head),
     .desc = {
@@ -115,14 +118,13 @@ QemuOptsList nvstore_blob_runtime_opts = {
             .name = NVSTORE_OPT_BLOB_TYPE,
             .type = QEMU_OPT_STRING,
             .help = "Type of that blob if a write creates it (default: "
-                    "raw); with nvstore-blob, an existing blob must have it",
+                    "raw); an existing blob must have it",
         },
         {
             .name = NVSTORE_OPT_COMMIT_DELAY,
             .type = QEMU_OPT_NUMBER,
             .help = "Commit unflushed writes after this many milliseconds "
-                    "(0 to 1000; 0: every write commits; default: 100 for "
-                    "nvstore-blob, 0 for nvstore)",
+                    "(0 to 1000; 0: every write commits; default: 100)",
         },
         { /* end of list */ }
     },
@@ -130,12 +132,9 @@ QemuOptsList nvstore_blob_runtime_opts = {
 
 /* ---- The view: the blob in memory ---------------------------------------- */
 
-/* The view of @bs, a node of driver nvstore or nvstore-blob, or NULL */
+/* The view of @bs, a node of driver nvstore-blob; NULL while it opens */
 static NvstoreBlobView *nvstore_node_view(BlockDriverState *bs)
 {
-    if (bs->drv == &bdrv_nvstore) {
-        return ((BDRVNvstoreState *)bs->opaque)->view;
-    }
     return ((BDRVNvstoreBlobState *)bs->opaque)->view;
 }
 
@@ -167,26 +166,6 @@ static void nvstore_view_update_length(NvstoreBlobView *v)
 {
     v->bs->total_sectors = DIV_ROUND_UP(nvstore_view_length(v),
                                         BDRV_SECTOR_SIZE);
-}
-
-void nvstore_update_total_sectors(BlockDriverState *bs)
-{
-    BDRVNvstoreState *s = bs->opaque;
-
-    if (s->view) {
-        nvstore_view_update_length(s->view);
-    } else {
-        bs->total_sectors = 0;
-    }
-}
-
-bool nvstore_exposed_usable(BlockDriverState *bs, Error **errp)
-{
-    BDRVNvstoreState *s = bs->opaque;
-    NvstoreEntry *e = s->view && s->dir ?
-                      nvstore_dir_lookup(s->dir, s->view->name) : NULL;
-
-    return !e || nvstore_entry_check_usable(e, errp);
 }
 
 /* An existing blob must have the type that option blob-type gave */
@@ -496,7 +475,7 @@ nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
     NvstoreEntry *e;
 
     v->bs = bs;
-    v->store = bs->drv == &bdrv_nvstore ? bs : bs->file->bs;
+    v->store = bs->file->bs;
     v->name = g_strdup(name);
     v->type = g_strdup(type);
     v->type_given = type_given;
@@ -504,7 +483,9 @@ nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
     qemu_co_mutex_init(&v->lock);
     s = v->store->opaque;
     e = s->dir ? nvstore_dir_lookup(s->dir, name) : NULL;
-    if (!nvstore_view_check_type(v, e, errp) ||
+    /* Refused now, rather than read as empty and written over later */
+    if ((e && !nvstore_entry_check_usable(e, errp)) ||
+        !nvstore_view_check_type(v, e, errp) ||
         (bdrv_is_writable(bs) && !nvstore_view_claim(v, errp))) {
         g_free(v->name);
         g_free(v->type);
@@ -520,7 +501,7 @@ nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
  * internal snapshot goto (after a drain), so nothing is dirty but what a
  * failed commit left
  */
-void nvstore_view_free(NvstoreBlobView *v)
+static void nvstore_view_free(NvstoreBlobView *v)
 {
     if (!v) {
         return;
@@ -543,7 +524,7 @@ void nvstore_view_free(NvstoreBlobView *v)
  * read before (the source may have changed it since), and claim the
  * blob, which an inactive node could not
  */
-int nvstore_view_activate(NvstoreBlobView *v, Error **errp)
+static int nvstore_view_activate(NvstoreBlobView *v, Error **errp)
 {
     g_clear_pointer(&v->data, g_byte_array_unref);
     v->gen = v->committed = 0;
@@ -560,8 +541,8 @@ int nvstore_view_activate(NvstoreBlobView *v, Error **errp)
  * A node that becomes writable claims its blob (and gives it back if the
  * reopen is aborted); one that becomes read-only releases it.
  */
-int nvstore_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
-                           Error **errp)
+static int nvstore_blob_reopen_prepare(BDRVReopenState *state,
+                                      BlockReopenQueue *queue, Error **errp)
 {
     NvstoreBlobView *v = nvstore_node_view(state->bs);
 
@@ -574,7 +555,7 @@ int nvstore_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
     return 0;
 }
 
-void nvstore_reopen_commit(BDRVReopenState *state)
+static void nvstore_blob_reopen_commit(BDRVReopenState *state)
 {
     NvstoreBlobView *v = nvstore_node_view(state->bs);
 
@@ -586,7 +567,7 @@ void nvstore_reopen_commit(BDRVReopenState *state)
     }
 }
 
-void nvstore_reopen_abort(BDRVReopenState *state)
+static void nvstore_blob_reopen_abort(BDRVReopenState *state)
 {
     NvstoreBlobView *v = nvstore_node_view(state->bs);
 
@@ -699,9 +680,6 @@ nvstore_co_commit_locked(BlockDriverState *bs,
     ret = nvstore_co_commit_updates(bs, (NvstoreBlobUpdate *)all->data,
                                     all->len, errp);
     nvstore_views_committed(all, n, marks, ret >= 0);
-    if (ret >= 0) {
-        nvstore_update_total_sectors(bs);
-    }
     return ret;
 }
 
@@ -715,118 +693,62 @@ nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
     return nvstore_co_commit_locked(bs, updates, n, errp);
 }
 
-/* ---- The nvstore node's option "blob" ------------------------------------ */
+/* ---- The data path ------------------------------------------------------ */
 
-int nvstore_check_blob_opts(const char *name, const char *type,
-                            uint64_t delay_ms, Error **errp)
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_blob_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
-    ERRP_GUARD();
-    g_autoptr(NvstoreDir) dir = nvstore_dir_new();
+    int ret = nvstore_co_view_rw(nvstore_node_view(bs), offset, bytes, qiov,
+                                 flags, false);
 
-    if (delay_ms > NVSTORE_COMMIT_DELAY_MAX) {
-        error_setg(errp, "Option '%s' must be at most %d (milliseconds)",
-                   NVSTORE_OPT_COMMIT_DELAY, NVSTORE_COMMIT_DELAY_MAX);
-        return -EINVAL;
-    }
-    if (!name) {
-        if (type) {
-            error_setg(errp, "Option '%s' needs option '%s'",
-                       NVSTORE_OPT_BLOB_TYPE, NVSTORE_OPT_BLOB);
-            return -EINVAL;
-        }
-        return 0;
-    }
-    /* Check the name and the type as a directory would */
-    if (!nvstore_dir_add(dir, name, type ?: NVSTORE_BLOB_TYPE_RAW, errp)) {
-        error_prepend(errp, "Invalid option '%s' or '%s': ",
-                      NVSTORE_OPT_BLOB, NVSTORE_OPT_BLOB_TYPE);
-        return -EINVAL;
-    }
-    return 0;
-}
-
-int GRAPH_RDLOCK
-nvstore_exposed_open(BlockDriverState *bs, const char *name,
-                     const char *type, int64_t delay_ms, Error **errp)
-{
-    BDRVNvstoreState *s = bs->opaque;
-
-    s->view = nvstore_view_new(bs, name, type, false, delay_ms, errp);
-    return s->view ? 0 : -EBUSY;
-}
-
-/* ---- The data path of both drivers -------------------------------------- */
-
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                  QEMUIOVector *qiov, BdrvRequestFlags flags)
-{
-    NvstoreBlobView *v = nvstore_node_view(bs);
-    int ret = 0;
-
-    if (v) {
-        ret = nvstore_co_view_rw(v, offset, bytes, qiov, flags, false);
-    } else {
-        qemu_iovec_memset(qiov, 0, 0, bytes);
-    }
     trace_nvstore_co_preadv(bs, offset, bytes, ret);
     return ret;
 }
 
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                   QEMUIOVector *qiov, BdrvRequestFlags flags)
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_blob_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                        QEMUIOVector *qiov, BdrvRequestFlags flags)
 {
-    NvstoreBlobView *v = nvstore_node_view(bs);
-    int ret = v ? nvstore_co_view_rw(v, offset, bytes, qiov, flags, true) :
-                  -ENOTSUP;
+    int ret = nvstore_co_view_rw(nvstore_node_view(bs), offset, bytes, qiov,
+                                 flags, true);
 
     trace_nvstore_co_pwritev(bs, offset, bytes, ret);
     return ret;
 }
 
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
-                    PreallocMode prealloc, BdrvRequestFlags flags,
-                    Error **errp)
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_blob_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                         PreallocMode prealloc, BdrvRequestFlags flags,
+                         Error **errp)
 {
-    NvstoreBlobView *v = nvstore_node_view(bs);
-
-    if (!v) {
-        error_setg(errp, "An nvstore node has data only with option '%s'",
-                   NVSTORE_OPT_BLOB);
-        return -ENOTSUP;
-    }
-    return nvstore_co_view_truncate(v, offset, prealloc, errp);
+    return nvstore_co_view_truncate(nvstore_node_view(bs), offset, prealloc,
+                                    errp);
 }
 
-int64_t coroutine_fn GRAPH_RDLOCK
-nvstore_co_getlength(BlockDriverState *bs)
+static int64_t coroutine_fn GRAPH_RDLOCK
+nvstore_blob_co_getlength(BlockDriverState *bs)
 {
-    NvstoreBlobView *v = nvstore_node_view(bs);
-
-    return v ? nvstore_view_length(v) : 0;
+    return nvstore_view_length(nvstore_node_view(bs));
 }
 
-/* A flush commits the dirty blobs of every user of the nvstore node */
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_flush_views(BlockDriverState *bs)
+/* A flush commits the blob, and every other dirty blob of the store */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_blob_co_flush_to_os(BlockDriverState *bs)
 {
     NvstoreBlobView *v = nvstore_node_view(bs);
     Error *err = NULL;
-    int ret = v ? nvstore_co_view_commit(v, &err) :
-                  nvstore_co_commit_dirty(bs, &err);
+    int ret = nvstore_co_view_commit(v, &err);
 
     if (ret < 0) {
-        trace_nvstore_blob_io_error(bs, v ? v->name : "",
-                                    error_get_pretty(err));
+        trace_nvstore_blob_io_error(bs, v->name, error_get_pretty(err));
         error_free(err);
     }
     return ret;
 }
 
 /* Before migration hands the image over: commit */
-int GRAPH_RDLOCK nvstore_inactivate(BlockDriverState *bs)
+static int GRAPH_RDLOCK nvstore_blob_inactivate(BlockDriverState *bs)
 {
     return bdrv_flush(bs);
 }
@@ -836,7 +758,7 @@ int GRAPH_RDLOCK nvstore_inactivate(BlockDriverState *bs)
  * beginning and starts again, for the same deadline, at its end (data
  * stay in memory: a drain is no flush)
  */
-void nvstore_drain_begin(BlockDriverState *bs)
+static void nvstore_blob_drain_begin(BlockDriverState *bs)
 {
     NvstoreBlobView *v = nvstore_node_view(bs);
 
@@ -845,7 +767,7 @@ void nvstore_drain_begin(BlockDriverState *bs)
     }
 }
 
-void nvstore_drain_end(BlockDriverState *bs)
+static void nvstore_blob_drain_end(BlockDriverState *bs)
 {
     NvstoreBlobView *v = nvstore_node_view(bs);
 
@@ -854,7 +776,7 @@ void nvstore_drain_end(BlockDriverState *bs)
     }
 }
 
-void nvstore_detach_aio_context(BlockDriverState *bs)
+static void nvstore_blob_detach_aio_context(BlockDriverState *bs)
 {
     NvstoreBlobView *v = nvstore_node_view(bs);
 
@@ -863,7 +785,8 @@ void nvstore_detach_aio_context(BlockDriverState *bs)
     }
 }
 
-void nvstore_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
+static void nvstore_blob_attach_aio_context(BlockDriverState *bs,
+                                            AioContext *ctx)
 {
     NvstoreBlobView *v = nvstore_node_view(bs);
 
@@ -877,6 +800,7 @@ void nvstore_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
 static int nvstore_blob_node_open(BlockDriverState *bs, QDict *options,
                                   int flags, Error **errp)
 {
+    ERRP_GUARD();
     BDRVNvstoreBlobState *s = bs->opaque;
     const char *name, *type;
     QemuOpts *opts;
@@ -893,13 +817,19 @@ static int nvstore_blob_node_open(BlockDriverState *bs, QDict *options,
     type = qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE);
     delay = qemu_opt_get_number(opts, NVSTORE_OPT_COMMIT_DELAY,
                                 NVSTORE_BLOB_COMMIT_DELAY_DEFAULT);
-    ret = nvstore_check_blob_opts(name, type, delay, errp);
-    if (ret < 0) {
+    ret = -EINVAL;
+    if (delay > NVSTORE_COMMIT_DELAY_MAX) {
+        error_setg(errp, "Option '%s' must be at most %d (milliseconds)",
+                   NVSTORE_OPT_COMMIT_DELAY, NVSTORE_COMMIT_DELAY_MAX);
         goto out;
     }
     if (!name) {
         error_setg(errp, "Option '%s' is required", NVSTORE_OPT_BLOB);
-        ret = -EINVAL;
+        goto out;
+    }
+    if (!nvstore_check_name_type(name, type, errp)) {
+        error_prepend(errp, "Invalid option '%s' or '%s': ",
+                      NVSTORE_OPT_BLOB, NVSTORE_OPT_BLOB_TYPE);
         goto out;
     }
 
@@ -975,22 +905,22 @@ static BlockDriver bdrv_nvstore_blob = {
 
     .bdrv_open              = nvstore_blob_node_open,
     .bdrv_close             = nvstore_blob_node_close,
-    .bdrv_reopen_prepare    = nvstore_reopen_prepare,
-    .bdrv_reopen_commit     = nvstore_reopen_commit,
-    .bdrv_reopen_abort      = nvstore_reopen_abort,
+    .bdrv_reopen_prepare    = nvstore_blob_reopen_prepare,
+    .bdrv_reopen_commit     = nvstore_blob_reopen_commit,
+    .bdrv_reopen_abort      = nvstore_blob_reopen_abort,
     .bdrv_child_perm        = nvstore_blob_node_child_perm,
     .bdrv_co_invalidate_cache = nvstore_blob_node_co_invalidate_cache,
-    .bdrv_inactivate        = nvstore_inactivate,
-    .bdrv_drain_begin       = nvstore_drain_begin,
-    .bdrv_drain_end         = nvstore_drain_end,
-    .bdrv_detach_aio_context = nvstore_detach_aio_context,
-    .bdrv_attach_aio_context = nvstore_attach_aio_context,
+    .bdrv_inactivate        = nvstore_blob_inactivate,
+    .bdrv_drain_begin       = nvstore_blob_drain_begin,
+    .bdrv_drain_end         = nvstore_blob_drain_end,
+    .bdrv_detach_aio_context = nvstore_blob_detach_aio_context,
+    .bdrv_attach_aio_context = nvstore_blob_attach_aio_context,
 
-    .bdrv_co_preadv         = nvstore_co_preadv,
-    .bdrv_co_pwritev        = nvstore_co_pwritev,
-    .bdrv_co_truncate       = nvstore_co_truncate,
-    .bdrv_co_getlength      = nvstore_co_getlength,
-    .bdrv_co_flush_to_os    = nvstore_co_flush_views,
+    .bdrv_co_preadv         = nvstore_blob_co_preadv,
+    .bdrv_co_pwritev        = nvstore_blob_co_pwritev,
+    .bdrv_co_truncate       = nvstore_blob_co_truncate,
+    .bdrv_co_getlength      = nvstore_blob_co_getlength,
+    .bdrv_co_flush_to_os    = nvstore_blob_co_flush_to_os,
 };
 
 static void bdrv_nvstore_blob_init(void)

@@ -1031,14 +1031,20 @@ NvstoreEntry *nvstore_dir_lookup_mut(NvstoreDir *dir, const char *name)
     return e;
 }
 
+bool nvstore_check_name_type(const char *name, const char *type,
+                             Error **errp)
+{
+    return (!name || nvstore_check_name(name, errp)) &&
+           (!type || nvstore_check_id("blob type", type, errp));
+}
+
 NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
                               const char *type, Error **errp)
 {
     NvstoreEntry *e;
     guint pos;
 
-    if ((name && !nvstore_check_name(name, errp)) ||
-        !nvstore_check_id("blob type", type, errp)) {
+    if (!nvstore_check_name_type(name, type, errp)) {
         return NULL;
     }
     if (nvstore_dir_find(dir, name, &pos)) {

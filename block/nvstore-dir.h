@@ -248,6 +248,18 @@ NvstoreEntry *nvstore_dir_add(NvstoreDir *dir, const char *name,
                               const char *type, Error **errp);
 
 /**
+ * nvstore_check_name_type:
+ * @name: a blob's name, or NULL
+ * @type: a blob's type, or NULL
+ * @errp: error object
+ *
+ * Returns: whether @name and @type (those that are not NULL) are valid
+ * as a blob's name and type; if not, @errp says why.
+ */
+bool nvstore_check_name_type(const char *name, const char *type,
+                             Error **errp);
+
+/**
  * nvstore_dir_delete:
  * @dir: the directory
  * @name: the blob's name, NULL for the unnamed blob

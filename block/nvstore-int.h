@@ -11,9 +11,9 @@
  *   nvstore-commit.c   the update protocol: placement in free space,
  *                      growth, writing a new generation, the close
  *                      record; it knows nothing of blob nodes
- *   nvstore-blob.c     a blob as a node's data: driver nvstore-blob and
- *                      option "blob", a write-back cache of the blob,
- *                      and the group commit that takes it along
+ *   nvstore-blob.c     a blob as a node's data: driver nvstore-blob, a
+ *                      write-back cache of the blob, and the group
+ *                      commit that takes it along
  *   nvstore-writers.c  who writes which blob: one writer per blob, and
  *                      the write-back caches a commit takes along
  *   nvstore-api.c      the device API of include/block/nvstore.h
@@ -36,11 +36,8 @@
 #include "nvstore-dir.h"
 #include "nvstore-format.h"
 
-#define NVSTORE_OPT_BLOB        "blob"
-#define NVSTORE_OPT_BLOB_TYPE   "blob-type"
 #define NVSTORE_OPT_DELETE_BLOB "delete-blob"
 #define NVSTORE_OPT_CONTAINER   "container"
-#define NVSTORE_OPT_COMMIT_DELAY "commit-delay"
 #define NVSTORE_OPT_MIN_GENERATION "min-generation"
 #define NVSTORE_OPT_KEY_SECRET  "encrypt.key-secret"
 #define NVSTORE_OPT_ITER_TIME   "encrypt.iter-time"
@@ -88,9 +85,6 @@ typedef struct BDRVNvstoreState {
      * next one's
      */
     uint64_t next_gen;
-
-    /* Option "blob": the blob that is the node's data, or NULL */
-    NvstoreBlobView *view;
 
     /*
      * Option "min-generation": an image whose committed generation is
@@ -313,53 +307,7 @@ nvstore_co_commit_updates(BlockDriverState *bs,
                           const NvstoreBlobUpdate *updates, size_t n,
                           Error **errp);
 
-/* ---- nvstore-blob.c: a blob as a node's data ---------------------------- */
-
-/* Options "blob", "blob-type" and "commit-delay", for both drivers */
-extern QemuOptsList nvstore_blob_runtime_opts;
-
-/**
- * nvstore_check_blob_opts:
- *
- * Check options "blob" (@name), "blob-type" (@type) and "commit-delay"
- * (@delay_ms).
- */
-int nvstore_check_blob_opts(const char *name, const char *type,
-                            uint64_t delay_ms, Error **errp);
-
-/**
- * nvstore_exposed_open:
- *
- * Make blob @name the data of nvstore node @bs (option "blob").  Claims
- * the blob if @bs is writable.
- */
-int GRAPH_RDLOCK
-nvstore_exposed_open(BlockDriverState *bs, const char *name,
-                     const char *type, int64_t delay_ms, Error **errp);
-
-/**
- * nvstore_view_activate:
- *
- * The view's node is active again (migration): forget what was read and
- * claim the blob if the node is writable.
- */
-int nvstore_view_activate(NvstoreBlobView *v, Error **errp);
-
-/*
- * Reopen of nodes of either driver: a node that becomes writable claims
- * its blob, one that becomes read-only releases it
- */
-int nvstore_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
-                           Error **errp);
-void nvstore_reopen_commit(BDRVReopenState *state);
-void nvstore_reopen_abort(BDRVReopenState *state);
-
-/**
- * nvstore_view_free:
- *
- * Free a view, and release its blob.
- */
-void nvstore_view_free(NvstoreBlobView *v);
+/* ---- nvstore-blob.c: a blob as a node's data, the group commit -------- */
 
 /**
  * nvstore_co_commit_locked:
@@ -382,50 +330,6 @@ nvstore_co_commit_locked(BlockDriverState *bs,
 int coroutine_fn GRAPH_RDLOCK
 nvstore_co_commit(BlockDriverState *bs, const NvstoreBlobUpdate *updates,
                   size_t n, Error **errp);
-
-/*
- * The data path of nodes of driver nvstore (option "blob") and
- * nvstore-blob alike: the same BlockDriver callbacks.
- * nvstore_co_flush_views() commits the dirty blobs of every view of the
- * nvstore node.
- */
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_flush_views(BlockDriverState *bs);
-
-int GRAPH_RDLOCK nvstore_inactivate(BlockDriverState *bs);
-void nvstore_drain_begin(BlockDriverState *bs);
-void nvstore_drain_end(BlockDriverState *bs);
-void nvstore_detach_aio_context(BlockDriverState *bs);
-void nvstore_attach_aio_context(BlockDriverState *bs, AioContext *ctx);
-
-/**
- * nvstore_exposed_usable:
- *
- * Returns: whether the exposed blob, if there is one, can be used by this
- * version; if not, @errp says why.
- */
-bool nvstore_exposed_usable(BlockDriverState *bs, Error **errp);
-
-/**
- * nvstore_update_total_sectors:
- *
- * Set the node's length from the exposed blob's, after open and after
- * each commit.
- */
-void nvstore_update_total_sectors(BlockDriverState *bs);
-
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                  QEMUIOVector *qiov, BdrvRequestFlags flags);
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                   QEMUIOVector *qiov, BdrvRequestFlags flags);
-int coroutine_fn GRAPH_RDLOCK
-nvstore_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
-                    PreallocMode prealloc, BdrvRequestFlags flags,
-                    Error **errp);
-int64_t coroutine_fn GRAPH_RDLOCK
-nvstore_co_getlength(BlockDriverState *bs);
 
 /* ---- nvstore-writers.c: one writer per blob ----------------------------- */
 

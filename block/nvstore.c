@@ -148,10 +148,6 @@ nvstore_open_load(BlockDriverState *bs, const char *secret_id, int flags,
     if (ret >= 0) {
         ret = nvstore_check_min_generation(bs, errp);
     }
-    if (ret >= 0 && !nvstore_exposed_usable(bs, errp)) {
-        ret = -ENOTSUP;
-    }
-    nvstore_update_total_sectors(bs);
     return ret;
 }
 
@@ -160,65 +156,31 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
 {
     BDRVNvstoreState *s = bs->opaque;
     g_autofree char *secret_id = NULL;
-    const char *blob;
-    uint64_t delay;
-    QemuOpts *opts, *own_opts;
+    QemuOpts *opts;
     int ret;
 
-    own_opts = qemu_opts_create(&nvstore_runtime_opts, NULL, 0,
-                                &error_abort);
-    if (!qemu_opts_absorb_qdict(own_opts, options, errp)) {
-        qemu_opts_del(own_opts);
+    opts = qemu_opts_create(&nvstore_runtime_opts, NULL, 0, &error_abort);
+    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
+        qemu_opts_del(opts);
         return -EINVAL;
     }
-    s->min_gen = qemu_opt_get_number(own_opts, NVSTORE_OPT_MIN_GENERATION,
-                                     0);
-    secret_id = g_strdup(qemu_opt_get(own_opts, NVSTORE_OPT_KEY_SECRET));
-    qemu_opts_del(own_opts);
-
-    opts = qemu_opts_create(&nvstore_blob_runtime_opts, NULL, 0,
-                            &error_abort);
-    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
-        ret = -EINVAL;
-        goto fail;
-    }
-    delay = qemu_opt_get_number(opts, NVSTORE_OPT_COMMIT_DELAY, 0);
-    blob = qemu_opt_get(opts, NVSTORE_OPT_BLOB);
-    ret = nvstore_check_blob_opts(blob, qemu_opt_get(opts,
-                                                     NVSTORE_OPT_BLOB_TYPE),
-                                  delay, errp);
-    if (ret < 0) {
-        goto fail;
-    }
+    s->min_gen = qemu_opt_get_number(opts, NVSTORE_OPT_MIN_GENERATION, 0);
+    secret_id = g_strdup(qemu_opt_get(opts, NVSTORE_OPT_KEY_SECRET));
+    qemu_opts_del(opts);
 
     ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
     if (ret < 0) {
-        goto fail;
+        return ret;
     }
 
     qemu_co_mutex_init(&s->lock);
-    bs->supported_write_flags = BDRV_REQ_FUA;
     bdrv_graph_rdlock_main_loop();
-    if (blob) {
-        ret = nvstore_exposed_open(bs, blob,
-                                   qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE) ?:
-                                   NVSTORE_BLOB_TYPE_RAW, delay, errp);
-    }
-    if (ret >= 0) {
-        ret = nvstore_open_load(bs, secret_id, flags, errp);
-    }
+    ret = nvstore_open_load(bs, secret_id, flags, errp);
     bdrv_graph_rdunlock_main_loop();
     if (ret < 0) {
-        goto fail;
+        g_clear_pointer(&s->dir, nvstore_dir_free);
+        g_clear_pointer(&s->crypt, nvstore_crypt_free);
     }
-    qemu_opts_del(opts);
-    return 0;
-
-fail:
-    g_clear_pointer(&s->view, nvstore_view_free);
-    g_clear_pointer(&s->dir, nvstore_dir_free);
-    g_clear_pointer(&s->crypt, nvstore_crypt_free);
-    qemu_opts_del(opts);
     return ret;
 }
 
@@ -236,7 +198,6 @@ static void GRAPH_UNLOCKED nvstore_close(BlockDriverState *bs)
     nvstore_close_record(bs);
     bdrv_graph_rdunlock_main_loop();
 
-    g_clear_pointer(&s->view, nvstore_view_free);
     g_clear_pointer(&s->dir, nvstore_dir_free);
     g_clear_pointer(&s->crypt, nvstore_crypt_free);
 }
@@ -246,27 +207,25 @@ static void GRAPH_UNLOCKED nvstore_close(BlockDriverState *bs)
  * as at close (the block layer flushed its blob nodes' changes first)
  */
 static int GRAPH_UNLOCKED
-nvstore_store_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
-                             Error **errp)
+nvstore_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
+                       Error **errp)
 {
-    int ret = nvstore_reopen_prepare(state, queue, errp);
-
     GLOBAL_STATE_CODE();
-    if (ret >= 0 && !(state->flags & BDRV_O_RDWR)) {
+    if (!(state->flags & BDRV_O_RDWR)) {
         bdrv_graph_rdlock_main_loop();
         nvstore_close_record(state->bs);
         bdrv_graph_rdunlock_main_loop();
     }
-    return ret;
+    return 0;
 }
 
 /*
  * Migration: the blob nodes' changes are committed, and the close record
  * written, before the destination reads the image
  */
-static int GRAPH_RDLOCK nvstore_store_inactivate(BlockDriverState *bs)
+static int GRAPH_RDLOCK nvstore_inactivate(BlockDriverState *bs)
 {
-    int ret = nvstore_inactivate(bs);
+    int ret = bdrv_flush(bs);
 
     if (ret >= 0) {
         nvstore_close_record(bs);
@@ -293,10 +252,59 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
     } else if (nvstore_check_min_generation(bs, errp) < 0) {
         /* Nothing may be read or written */
         g_clear_pointer(&s->dir, nvstore_dir_free);
-    } else if (s->view) {
-        nvstore_view_activate(s->view, errp);
     }
-    nvstore_update_total_sectors(bs);
+}
+
+/* ---- The node's data ----------------------------------------------------- */
+
+/*
+ * An nvstore node has no data of its own: devices reach its blobs through
+ * the device API (include/block/nvstore.h), and a node of driver
+ * nvstore-blob on top of it makes one blob a node's data.
+ */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_preadv(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                  QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    qemu_iovec_memset(qiov, 0, 0, bytes);
+    return 0;
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_pwritev(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                   QEMUIOVector *qiov, BdrvRequestFlags flags)
+{
+    return -ENOTSUP;
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_truncate(BlockDriverState *bs, int64_t offset, bool exact,
+                    PreallocMode prealloc, BdrvRequestFlags flags,
+                    Error **errp)
+{
+    error_setg(errp, "An nvstore node has no data of its own: a node of "
+               "driver nvstore-blob makes a blob a node's data");
+    return -ENOTSUP;
+}
+
+static int64_t coroutine_fn GRAPH_RDLOCK
+nvstore_co_getlength(BlockDriverState *bs)
+{
+    return 0;
+}
+
+/* A flush commits the dirty blobs of the nvstore-blob nodes on top */
+static int coroutine_fn GRAPH_RDLOCK
+nvstore_co_flush_to_os(BlockDriverState *bs)
+{
+    Error *err = NULL;
+    int ret = nvstore_co_commit(bs, NULL, 0, &err);
+
+    if (ret < 0) {
+        trace_nvstore_flush_error(bs, error_get_pretty(err));
+        error_free(err);
+    }
+    return ret;
 }
 
 /* ---- Create -------------------------------------------------------------- */
@@ -880,26 +888,16 @@ static QemuOptsList nvstore_create_opts = {
     }
 };
 
-static const char *const nvstore_strong_runtime_opts[] = {
-    NVSTORE_OPT_BLOB,
-    NVSTORE_OPT_BLOB_TYPE,
-
-    NULL
-};
-
 BlockDriver bdrv_nvstore = {
     .format_name            = "nvstore",
     .instance_size          = sizeof(BDRVNvstoreState),
     .is_format              = true,
     .no_implicit_vmstate    = true,
-    .strong_runtime_opts    = nvstore_strong_runtime_opts,
 
     .bdrv_probe             = nvstore_probe,
     .bdrv_open              = nvstore_open,
     .bdrv_close             = nvstore_close,
-    .bdrv_reopen_prepare    = nvstore_store_reopen_prepare,
-    .bdrv_reopen_commit     = nvstore_reopen_commit,
-    .bdrv_reopen_abort      = nvstore_reopen_abort,
+    .bdrv_reopen_prepare    = nvstore_reopen_prepare,
     .bdrv_child_perm        = bdrv_default_perms,
     .bdrv_co_invalidate_cache = nvstore_co_invalidate_cache,
 
@@ -907,12 +905,8 @@ BlockDriver bdrv_nvstore = {
     .bdrv_co_pwritev        = nvstore_co_pwritev,
     .bdrv_co_truncate       = nvstore_co_truncate,
     .bdrv_co_getlength      = nvstore_co_getlength,
-    .bdrv_co_flush_to_os    = nvstore_co_flush_views,
-    .bdrv_inactivate        = nvstore_store_inactivate,
-    .bdrv_drain_begin       = nvstore_drain_begin,
-    .bdrv_drain_end         = nvstore_drain_end,
-    .bdrv_detach_aio_context = nvstore_detach_aio_context,
-    .bdrv_attach_aio_context = nvstore_attach_aio_context,
+    .bdrv_co_flush_to_os    = nvstore_co_flush_to_os,
+    .bdrv_inactivate        = nvstore_inactivate,
 
     .bdrv_co_create         = nvstore_co_create,
     .bdrv_co_create_opts    = nvstore_co_create_opts,

@@ -67,18 +67,24 @@ qemu_img() {
     echo "\$ qemu-img $*" | sed "s|$W/||g"
     "$B/gcc/qemu-img" "$@" | sed "s|$W/||g"
 }
-# qemu_io BLOB-OPTIONS COMMANDS...: qemu-io on one blob, without timings
+# qemu_io BLOB-OPTIONS COMMANDS...: qemu-io on one blob (a node of
+# driver nvstore-blob over the nvstore node, every write a commit),
+# without timings
 qemu_io() {
-    local blob=$1
+    local o="driver=nvstore-blob,$1,commit-delay=0,file.driver=nvstore"
+    o+=",file.file.driver=qcow2,file.file.file.filename=$img"
     shift
-    echo "\$ qemu-io --image-opts $nvs,$blob $*" | sed "s|$W/||g"
-    "$B/gcc/qemu-io" --image-opts "$nvs,$blob" "$@" |
-        sed -e '/ ops; /d'
+    echo "\$ qemu-io --image-opts $o $*" | sed "s|$W/||g"
+    "$B/gcc/qemu-io" --image-opts "$o" "$@" | sed -e '/ ops; /d'
+}
+qemu_nvstore() {
+    echo "\$ qemu-nvstore $*" | sed "s|$W/||g"
+    "$B/gcc/qemu-nvstore" "$@" | sed "s|$W/||g"
 }
 echo "== An nvstore image inside qcow2: one command"
 qemu_img create -f nvstore -o container=qcow2 "$img"
 echo
-echo "== Two blobs, written with qemu-io through the blob= option"
+echo "== Two blobs, written with qemu-io through nvstore-blob nodes"
 qemu_io blob=vars -c 'truncate 8k' -c 'write -P 0x11 0 8k'
 qemu_io blob=tpm-permall,blob-type=tpm -c 'truncate 3000' \
     -c 'write -P 0x22 0 3000'
@@ -93,7 +99,7 @@ echo "== Change both blobs and add one"
 qemu_io blob=vars -c 'write -P 0x33 0 8k'
 qemu_io blob=tpm-permall -c 'truncate 5000' -c 'write -P 0x44 0 5000'
 qemu_io blob=later -c 'truncate 1k' -c 'write -P 0x55 0 1k'
-qemu_img info --image-opts "$nvs"
+qemu_nvstore list "$img"
 echo
 echo "== Revert to 'before'"
 qemu_img snapshot -a before --image-opts "$nvs"

@@ -53,28 +53,31 @@ driver_seeds() {
     }
     "$q/qemu-img" create -q -f nvstore "$img"
     seed empty
-    "$q/qemu-io" --image-opts "driver=nvstore,blob=vars,file.filename=$img" \
+    local blob="commit-delay=0,file.driver=nvstore,file.file.filename=$img"
+    "$q/qemu-io" --image-opts "driver=nvstore-blob,blob=vars,$blob" \
         -c 'truncate 100' -c 'write -q -P 0x11 0 100' >/dev/null
     seed inline
     "$q/qemu-io" --image-opts \
-        "driver=nvstore,blob=tpm2-00.permall,blob-type=tpm,file.filename=$img" \
+        "driver=nvstore-blob,blob=tpm2-00.permall,blob-type=tpm,$blob" \
         -c 'truncate 5000' -c 'write -q -P 0x22 0 5000' >/dev/null
     seed extent
-    "$q/qemu-io" --image-opts "driver=nvstore,blob=vars,file.filename=$img" \
+    "$q/qemu-io" --image-opts "driver=nvstore-blob,blob=vars,$blob" \
         -c 'truncate 6000' -c 'write -q -P 0x33 0 6000' >/dev/null
     seed replaced
     "$q/qemu-img" amend -q -f nvstore -o delete-blob=tpm2-00.permall "$img"
     seed deleted
     rm -f "$img"
     # Encrypted, the key slot at the fewest iterations (1000)
-    local eopts="driver=nvstore,encrypt.key-secret=k,file.filename=$img"
+    local eopts="commit-delay=0,file.driver=nvstore"
+    eopts+=",file.encrypt.key-secret=k,file.file.filename=$img"
     "$q/qemu-img" create -q -f nvstore --object "$key" \
         -o encrypt.key-secret=k,encrypt.iter-time=0 "$img"
     seed_enc encrypted-empty
     "$q/qemu-io" --object "$key" --image-opts \
-        "$eopts,blob=tpm2-00.permall,blob-type=tpm" \
+        "driver=nvstore-blob,blob=tpm2-00.permall,blob-type=tpm,$eopts" \
         -c 'truncate 1346' -c 'write -q -P 0x22 0 1346' >/dev/null
-    "$q/qemu-io" --object "$key" --image-opts "$eopts,blob=vars" \
+    "$q/qemu-io" --object "$key" --image-opts \
+        "driver=nvstore-blob,blob=vars,$eopts" \
         -c 'truncate 6000' -c 'write -q -P 0x33 0 6000' >/dev/null
     seed_enc encrypted-two-blobs
     rm -f "$img"

@@ -55,6 +55,15 @@ def run(*args: str) -> str:
     return res.stdout
 
 
+def blob_opts(image_opts: str, name: str, extra: str = '') -> str:
+    """Options of a node of driver nvstore-blob that makes blob @name
+    the data of the nvstore node that @image_opts opens, every write a
+    commit"""
+    below = ','.join('file.' + o.replace('\0', ',,')
+                     for o in image_opts.replace(',,', '\0').split(','))
+    return f'driver=nvstore-blob,blob={name},commit-delay=0{extra},{below}'
+
+
 def tpm_blobs(image_opts: str) -> 'list[dict]':
     info = json.loads(run(QEMU_IMG, 'info', *OBJECTS, '--output=json',
                           '--image-opts', image_opts))
@@ -74,7 +83,7 @@ def export_state(image_opts: str, directory: str) -> None:
         size = b.get('realsize', b['size'])
         path = os.path.join(directory, b['name'])
         run(QEMU_IMG, 'dd', *OBJECTS, '--image-opts', '-O', 'raw', 'bs=1',
-            f'count={size}', f"if={image_opts},blob={b['name']}",
+            f'count={size}', f"if={blob_opts(image_opts, b['name'])}",
             f'of={path}')
         # The node's length is a whole number of sectors
         os.truncate(path, size)
@@ -116,7 +125,7 @@ def import_state(directory: str, image_opts: str) -> None:
             tmp.flush()
             # Two commits, each atomic: resize, then the contents
             run(QEMU_IO, *OBJECTS, '--image-opts',
-                f'{image_opts},blob={name},blob-type=tpm',
+                blob_opts(image_opts, name, ',blob-type=tpm'),
                 '-c', f'truncate {len(data)}',
                 '-c', f'write -s {tmp.name} 0 {len(data)}')
         print(f'imported {name}: {len(data)} bytes')

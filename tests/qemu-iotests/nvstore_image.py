@@ -11,6 +11,19 @@ DATA_OFFSET = 3 * BLOCK
 CLOSE_OFFSET = 5 * 512
 
 
+def blob_node(nvstore_opts: str, blob: str, extra: str = '') -> str:
+    """The option string of a node of driver nvstore-blob that makes
+    @blob the data of the nvstore node that @nvstore_opts opens
+    ("driver=nvstore,..."), every write request a commit
+    (commit-delay=0) unless @extra says otherwise"""
+    parts = []
+    for opt in nvstore_opts.replace(',,', '\0').split(','):
+        parts.append('file.' + opt.replace('\0', ',,'))
+    delay = '' if 'commit-delay=' in extra else ',commit-delay=0'
+    return (f'driver=nvstore-blob,blob={blob}{delay}'
+            f'{"," + extra if extra else ""},{",".join(parts)}')
+
+
 # ---- CRC-32C (Castagnoli), as crc32c(0xffffffff, buf, len) in QEMU ----
 
 def _crc32c_table() -> 'list[int]':
