@@ -19,8 +19,10 @@
  *   nvstore-api.c      the device API of include/block/nvstore.h
  *   nvstore-check.c    qemu-img check and repair
  *   nvstore-salvage.c  finding the committed state of a damaged image
- *   nvstore-crypt.c    encryption: key slots, derived keys, the blobs'
- *                      encryption and the directory's authentication
+ *   nvstore-keyslots.c the key slots: read, opened with a secret, changed
+ *   nvstore-crypt.c    encryption: wrapping the master key in a key
+ *                      slot, derived keys, the blobs' encryption, the
+ *                      directory's and the close record's authentication
  *
  * The on-disk layout is in nvstore-format.h, the directory model (no
  * I/O) in nvstore-dir.h, the specification in docs/interop/nvstore.rst.
@@ -237,35 +239,6 @@ int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_slot_raw(BlockDriverState *bs, int i, NvstoreSlot *slot,
                       Error **errp);
 
-/**
- * nvstore_open_keys:
- * @secret_id: the ID of a secret object that opens a key slot
- *
- * Read the key slots of an encrypted image and open the first that
- * @secret_id opens: @s->crypt.
- *
- * Returns: 0 on success; -EACCES if no key slot opens with the secret.
- */
-int coroutine_mixed_fn GRAPH_RDLOCK
-nvstore_open_keys(BlockDriverState *bs, const char *secret_id, Error **errp);
-
-/**
- * nvstore_has_keyslots:
- *
- * Returns: whether a key slot has its magic: the image is encrypted,
- * whatever its header (damaged, perhaps) says.
- */
-bool coroutine_mixed_fn GRAPH_RDLOCK
-nvstore_has_keyslots(BlockDriverState *bs);
-
-/**
- * nvstore_read_keyslots:
- * @ks: set to the key slots, as on disk
- */
-int coroutine_mixed_fn GRAPH_RDLOCK
-nvstore_read_keyslots(BlockDriverState *bs,
-                      NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS], Error **errp);
-
 /* ---- nvstore-commit.c: the update protocol ------------------------------- */
 
 /**
@@ -388,6 +361,49 @@ void nvstore_for_each_view(BlockDriverState *store,
 bool coroutine_fn GRAPH_RDLOCK
 nvstore_co_salvage(BlockDriverState *bs, BdrvCheckResult *res,
                    BdrvCheckMode fix, int64_t size);
+
+/* ---- nvstore-keyslots.c: the key slots of an encrypted image ---------- */
+
+/**
+ * nvstore_read_keyslots:
+ * @ks: set to the key slots, as on disk
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_read_keyslots(BlockDriverState *bs,
+                      NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS], Error **errp);
+
+/**
+ * nvstore_has_keyslots:
+ *
+ * Returns: whether a key slot has its magic: the image is encrypted,
+ * whatever its header (damaged, perhaps) says.
+ */
+bool coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_has_keyslots(BlockDriverState *bs);
+
+/**
+ * nvstore_open_keys:
+ * @secret_id: the ID of a secret object that opens a key slot
+ *
+ * Read the key slots of an encrypted image and open the first that
+ * @secret_id opens: @s->crypt.
+ *
+ * Returns: 0 on success; -EACCES if no key slot opens with the secret.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_open_keys(BlockDriverState *bs, const char *secret_id, Error **errp);
+
+/**
+ * nvstore_co_amend_keys:
+ * @o: what to change (encrypt.new-secret, encrypt.old-secret,
+ *     encrypt.iter-time)
+ *
+ * Add a key slot for the new secret, then clear those that the old one
+ * opens, with @s->lock held.
+ */
+int coroutine_fn GRAPH_RDLOCK
+nvstore_co_amend_keys(BlockDriverState *bs,
+                      BlockdevNvstoreEncryptionAmend *o, Error **errp);
 
 /* ---- nvstore-crypt.c: encryption ----------------------------------------- */
 

@@ -569,120 +569,6 @@ static QemuOptsList nvstore_amend_opts = {
     }
 };
 
-/* Write key slot @i, @ks, and flush */
-static int coroutine_fn GRAPH_RDLOCK
-nvstore_write_keyslot(BlockDriverState *bs, int i, const NvstoreKeySlot *ks,
-                      Error **errp)
-{
-    int ret;
-
-    ret = bdrv_co_pwrite(bs->file, NVSTORE_KEYSLOT_OFFSET(i), sizeof(*ks),
-                         ks, 0);
-    if (ret >= 0) {
-        ret = bdrv_co_flush(bs->file->bs);
-    }
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Could not write key slot %d", i);
-        return ret;
-    }
-    trace_nvstore_keyslot_write(bs, i, nvstore_keyslot_in_use(ks));
-    return 0;
-}
-
-/*
- * Add a key slot for @new_secret, then clear those that @old_secret
- * opens: each step one write and a flush, so that a crash leaves the
- * image open to one secret or both.  Nothing else changes: the key slots
- * wrap the same master key.
- */
-static int coroutine_fn GRAPH_RDLOCK
-nvstore_amend_keys(BlockDriverState *bs, BlockdevNvstoreEncryptionAmend *o,
-                   Error **errp)
-{
-    BDRVNvstoreState *s = bs->opaque;
-    NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS], new;
-    bool clear[NVSTORE_NB_KEYSLOTS] = { false };
-    int i, free_slot = -1, in_use = 0, to_clear = 0;
-    int ret;
-
-    qemu_co_mutex_assert_locked(&s->lock);
-    if (!s->encrypted) {
-        error_setg(errp, "The nvstore image is not encrypted: it has no key "
-                   "slots");
-        return -EINVAL;
-    }
-    if (!s->crypt) {
-        error_setg(errp, "Changing key slots needs the image open with its "
-                   "key (%s)", NVSTORE_OPT_KEY_SECRET);
-        return -EACCES;
-    }
-    if (!o->new_secret && !o->old_secret) {
-        error_setg(errp, "Give encrypt.new-secret, encrypt.old-secret or "
-                   "both");
-        return -EINVAL;
-    }
-    if (bdrv_is_read_only(bs)) {
-        error_setg(errp, "The nvstore image is read-only");
-        return -EACCES;
-    }
-    ret = nvstore_read_keyslots(bs, ks, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
-        NvstoreCrypt *c = NULL;
-
-        if (!nvstore_keyslot_in_use(&ks[i])) {
-            free_slot = free_slot < 0 ? i : free_slot;
-            continue;
-        }
-        in_use++;
-        if (o->old_secret &&
-            nvstore_keyslot_open(&ks[i], i, o->old_secret, &c, NULL) == 0) {
-            clear[i] = true;
-            to_clear++;
-            nvstore_crypt_free(c);
-        }
-    }
-    if (o->old_secret && !to_clear) {
-        error_setg(errp, "No key slot opens with secret '%s'",
-                   o->old_secret);
-        return -EINVAL;
-    }
-    if (in_use - to_clear + !!o->new_secret < 1) {
-        error_setg(errp, "Clearing the key slots of secret '%s' would leave "
-                   "none: the blobs would be lost", o->old_secret);
-        return -EINVAL;
-    }
-    if (o->new_secret) {
-        if (free_slot < 0) {
-            error_setg(errp, "All %d key slots are in use: clear one first",
-                       NVSTORE_NB_KEYSLOTS);
-            return -ENOSPC;
-        }
-        ret = nvstore_keyslot_make(s->crypt, o->new_secret,
-                                   o->has_iter_time ? o->iter_time :
-                                   NVSTORE_DEFAULT_ITER_TIME_MS, &new, errp);
-        if (ret < 0) {
-            return ret;
-        }
-        ret = nvstore_write_keyslot(bs, free_slot, &new, errp);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    memset(&new, 0, sizeof(new));
-    for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
-        if (clear[i]) {
-            ret = nvstore_write_keyslot(bs, i, &new, errp);
-            if (ret < 0) {
-                return ret;
-            }
-        }
-    }
-    return 0;
-}
-
 int coroutine_fn GRAPH_RDLOCK
 nvstore_co_amend(BlockDriverState *bs, BlockdevAmendOptions *opts,
                  bool force, Error **errp)
@@ -697,7 +583,7 @@ nvstore_co_amend(BlockDriverState *bs, BlockdevAmendOptions *opts,
     assert(opts->driver == BLOCKDEV_DRIVER_NVSTORE);
     if (opts->u.nvstore.encrypt) {
         WITH_QEMU_LOCK_GUARD(&s->lock) {
-            ret = nvstore_amend_keys(bs, opts->u.nvstore.encrypt, errp);
+            ret = nvstore_co_amend_keys(bs, opts->u.nvstore.encrypt, errp);
         }
         if (ret < 0) {
             return ret;
