@@ -11,6 +11,36 @@ DATA_OFFSET = 3 * BLOCK
 CLOSE_OFFSET = 5 * 512
 
 
+def poke(path: str, offset: int, data: bytes) -> None:
+    """Write @data at @offset of the file @path"""
+    with open(path, 'r+b') as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def flip(path: str, offset: int, mask: int) -> None:
+    """Flip the bits of @mask in the byte at @offset of the file @path"""
+    with open(path, 'r+b') as f:
+        f.seek(offset)
+        b = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([b ^ mask]))
+
+
+def require_libtpms() -> None:
+    """Skip the test (notrun) unless QEMU has the libtpms TPM backend"""
+    # Imported here: this module is also used by tests without a VM
+    import iotests  # pylint: disable=import-outside-toplevel
+    probe = iotests.VM()
+    try:
+        probe.launch()
+        types = probe.qmp('query-tpm-types')['return']
+    finally:
+        probe.shutdown()
+    if 'libtpms' not in types:
+        iotests.notrun('QEMU has no libtpms TPM backend')
+
+
 def blob_node(nvstore_opts: str, blob: str, extra: str = '') -> str:
     """The option string of a node of driver nvstore-blob that makes
     @blob the data of the nvstore node that @nvstore_opts opens
