@@ -649,6 +649,57 @@ static void test_fault_each_write(void)
 }
 
 /*
+ * A node that becomes read-only (blockdev-reopen, the read-only switch
+ * of a block job) writes the close record of its commits, as at close;
+ * reopened read-write, it commits again, and its close writes the record
+ * of the new commit.
+ */
+static void test_reopen_read_only(void)
+{
+    g_autofree char *path = create_image();
+    g_autoptr(GByteArray) a = pattern(3000, 3);
+    g_autoptr(GByteArray) b = pattern(4000, 4);
+    g_autofree char *buf = NULL;
+    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    BDRVNvstoreState *s = blk_bs(blk)->opaque;
+    uint64_t perm, shared;
+    NvstoreSlot rec;
+    gsize len;
+
+    put(blk, "a", "raw", a);
+    /* The BlockBackend as a read-only user, then the node read-only */
+    blk_get_perm(blk, &perm, &shared);
+    g_assert_cmpint(blk_set_perm(blk, perm & ~BLK_PERM_WRITE, shared,
+                                 &error_abort), ==, 0);
+    bdrv_graph_rdlock_main_loop();
+    g_assert_cmpint(bdrv_reopen_set_read_only(blk_bs(blk), true,
+                                              &error_abort), ==, 0);
+    bdrv_graph_rdunlock_main_loop();
+    g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+    memcpy(&rec, buf + NVSTORE_CLOSE_OFFSET, sizeof(rec));
+    g_assert_cmpmem(rec.magic, 8, NVSTORE_CLOSE_MAGIC, 8);
+    g_assert_cmpuint(be64_to_cpu(rec.generation), ==, s->gen);
+    g_clear_pointer(&buf, g_free);
+
+    bdrv_graph_rdlock_main_loop();
+    g_assert_cmpint(bdrv_reopen_set_read_only(blk_bs(blk), false,
+                                              &error_abort), ==, 0);
+    bdrv_graph_rdunlock_main_loop();
+    g_assert_cmpint(blk_set_perm(blk, perm, shared, &error_abort), ==, 0);
+    put(blk, "b", "raw", b);
+    blk_unref(blk);
+    g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+    memcpy(&rec, buf + NVSTORE_CLOSE_OFFSET, sizeof(rec));
+    blk = open_image(path, 0, &error_abort);
+    s = blk_bs(blk)->opaque;
+    g_assert_cmpuint(be64_to_cpu(rec.generation), ==, s->gen);
+    assert_blob(blk, "a", a);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+    unlink(path);
+}
+
+/*
  * Crash consistency: a writer process commits in a loop and is killed
  * with SIGKILL at a random instant; the image must then open, and hold
  * exactly the state of one commit: blobs "a" and "b" of the same
@@ -2580,6 +2631,7 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/fault-each-path", test_fault_each_path);
     g_test_add_func("/nvstore/fault-repair", test_fault_repair);
     g_test_add_func("/nvstore/inactive", test_inactive);
+    g_test_add_func("/nvstore/reopen-read-only", test_reopen_read_only);
     g_test_add_func("/nvstore/group-commit-power-cut",
                     test_group_commit_power_cut);
     g_test_add_func("/nvstore/concurrent-users", test_concurrent_users);
