@@ -162,9 +162,11 @@ nvstore_read_header(BlockDriverState *bs, Error **errp);
  * Read slot @i and its directory, and check both.
  *
  * Returns: 0 if the slot is valid; -ENOENT if it was never written (no
- * slot magic, or generation 0); another negative errno value, with
- * @errp set, if it is damaged or cannot be read.  For -ENOENT too @errp
- * says why.
+ * slot magic, or generation 0); -EBADMSG if its directory fails
+ * authentication (its checksums hold: someone without the key wrote
+ * it; the error code of an AEAD whose tag does not verify, as in
+ * Linux's crypto API); another negative errno value, with @errp set, if
+ * it is damaged or cannot be read.  For -ENOENT too @errp says why.
  */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
@@ -217,7 +219,7 @@ nvstore_load_state(BlockDriverState *bs, Error **errp);
  * check its authentication code.
  *
  * Returns: 0 if it holds; -ENOENT if there is none (never written, or
- * zeroed); -EKEYREJECTED if its checksum holds and its authentication
+ * zeroed); -EBADMSG if its checksum holds and its authentication
  * code does not; another negative errno value if it is damaged or
  * cannot be read.  For -ENOENT too @errp says why.
  */

@@ -175,7 +175,7 @@ nvstore_read_close_record(BlockDriverState *bs, NvstoreSlot *rec,
         !nvstore_crypt_close_verify(s->crypt, (NvstoreSlot *)sector,
                                     sector + sizeof(*rec), errp)) {
         memset(rec, 0, sizeof(*rec));
-        return -EKEYREJECTED;
+        return -EBADMSG;
     }
     return 0;
 }
@@ -234,7 +234,7 @@ nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
             !nvstore_crypt_dir_verify(s->crypt, slot->generation, buf, len,
                                       buf + len, errp)) {
             error_prepend(errp, "Slot %d: ", i);
-            return -EKEYREJECTED;
+            return -EBADMSG;
         }
     }
     d = nvstore_dir_parse(buf, len, errp);
@@ -451,7 +451,7 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
     ret = nvstore_read_close_record(bs, &rec, &rec_err);
     if (ret < 0 && ret != -ENOENT && ret != -EINVAL) {
         error_propagate(errp, rec_err);
-        ret = ret == -EKEYREJECTED ? -EIO : ret;
+        ret = ret == -EBADMSG ? -EIO : ret;
         goto out;
     }
     error_free(rec_err);
@@ -474,7 +474,7 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
      * option min-generation.)
      */
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
-        if (rets[i] == -EKEYREJECTED) {
+        if (rets[i] == -EBADMSG) {
             error_propagate(errp, why[i]);
             why[i] = NULL;
             ret = -EIO;
