@@ -181,60 +181,6 @@ int coroutine_fn nvstore_co_blob_get_info(BlockBackend *blk,
     return nvstore_co_api_end(&c, ret);
 }
 
-/* Look up, or create in a commit (s->lock is held) */
-static int coroutine_fn GRAPH_RDLOCK
-nvstore_co_open_locked(BlockDriverState *bs, const char *name,
-                       const char *type, const NvstoreBlobAttr *attrs,
-                       size_t nb_attrs, NvstoreBlobInfo *info, Error **errp)
-{
-    BDRVNvstoreState *s = bs->opaque;
-    NvstoreBlobUpdate u = {
-        .name = name, .type = type, .attrs = attrs, .nb_attrs = nb_attrs,
-    };
-    NvstoreEntry *e;
-    bool created = false;
-    int ret;
-
-    qemu_co_mutex_assert_locked(&s->lock);
-    if (!s->dir || !nvstore_dir_lookup(s->dir, name)) {
-        ret = nvstore_co_commit_locked(bs, &u, 1, errp);
-        if (ret < 0) {
-            return ret;
-        }
-        created = true;
-    }
-    ret = nvstore_find(s, name, &e, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    if (strcmp(e->type, type)) {
-        error_setg(errp, "Blob '%s' is of type '%s', not '%s'", name,
-                   e->type, type);
-        return -EINVAL;
-    }
-    nvstore_fill_info(e, info);
-    return created;
-}
-
-int coroutine_fn nvstore_co_blob_open(BlockBackend *blk, const char *name,
-                                      const char *type,
-                                      const NvstoreBlobAttr *attrs,
-                                      size_t nb_attrs, NvstoreBlobInfo *info,
-                                      Error **errp)
-{
-    NvstoreApiCall c;
-    int ret;
-
-    if (!type) {
-        error_setg(errp, "Blob '%s': a type is required", name);
-        return -EINVAL;
-    }
-    ret = nvstore_co_api_begin(&c, blk, NULL, errp);
-    ret = ret ?: nvstore_co_open_locked(c.bs, name, type, attrs, nb_attrs,
-                                        info, errp);
-    return nvstore_co_api_end(&c, ret);
-}
-
 /* Copy the value of attribute @attr of blob @e, called @name */
 static int nvstore_copy_attr(NvstoreEntry *e, const char *name,
                              const char *attr, uint8_t **value, size_t *len,

@@ -100,7 +100,7 @@ typedef struct NvstoreBlobInfo {
 
 /**
  * nvstore_blob_info_clear:
- * @info: filled by nvstore_blob_get_info() or nvstore_blob_open()
+ * @info: filled by nvstore_blob_get_info()
  *
  * Free what @info points to (not @info itself).
  */
@@ -166,34 +166,6 @@ int co_wrapper_mixed nvstore_blob_get_info(BlockBackend *blk,
                                            const char *name,
                                            NvstoreBlobInfo *info,
                                            Error **errp);
-
-/**
- * nvstore_blob_open:
- * @blk: a BlockBackend whose node is an nvstore node
- * @name: the blob's name
- * @type: its type
- * @attrs: attributes for the blob if it is created
- * @nb_attrs: how many
- * @info: filled on success (free with nvstore_blob_info_clear())
- * @errp: error object
- *
- * Look up a blob, and create it, empty, with @type and @attrs in an
- * atomic, durable commit if it does not exist.  Creating it needs a
- * writable, active node; looking it up does not.
- *
- * Returns: 0 if the blob existed, 1 if it was created, a negative errno
- * value on failure (-EINVAL if it exists with another type).
- */
-int coroutine_fn nvstore_co_blob_open(BlockBackend *blk, const char *name,
-                                      const char *type,
-                                      const NvstoreBlobAttr *attrs,
-                                      size_t nb_attrs, NvstoreBlobInfo *info,
-                                      Error **errp);
-int co_wrapper_mixed nvstore_blob_open(BlockBackend *blk, const char *name,
-                                       const char *type,
-                                       const NvstoreBlobAttr *attrs,
-                                       size_t nb_attrs,
-                                       NvstoreBlobInfo *info, Error **errp);
 
 /**
  * nvstore_blob_get_attr:

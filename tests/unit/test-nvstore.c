@@ -459,6 +459,13 @@ static void test_attributes(void)
         .name = "vars", .type = "raw", .keep_data = true,
         .attrs = change, .nb_attrs = ARRAY_SIZE(change),
     };
+    NvstoreBlobUpdate create = {
+        .name = "vars", .type = "raw",
+        .attrs = create_attrs, .nb_attrs = ARRAY_SIZE(create_attrs),
+    };
+    NvstoreBlobUpdate other_type = {
+        .name = "vars", .type = "tpm", .keep_data = true,
+    };
     NvstoreBlobAttr bad[] = {
         { .name = "x", .value = not_der, .len = sizeof(not_der) },
     };
@@ -470,21 +477,20 @@ static void test_attributes(void)
     Error *err = NULL;
     size_t len;
 
-    /* Created by nvstore_blob_open() with its attributes, then found */
-    g_assert_cmpint(nvstore_blob_open(blk, "vars", "raw", create_attrs,
-                                      ARRAY_SIZE(create_attrs), &info,
-                                      &error_abort), ==, 1);
+    /* Created empty with its attributes, then found */
+    g_assert_cmpint(nvstore_blob_commit(blk, &create, 1, &error_abort), ==,
+                    0);
+    g_assert_cmpint(nvstore_blob_get_info(blk, "vars", &info, &error_abort),
+                    ==, 0);
     g_assert_cmpstr(info.type, ==, "raw");
     g_assert_cmpuint(info.size, ==, 0);
     g_assert_cmpuint(g_strv_length(info.attrs), ==, 2);
     g_assert_cmpstr(info.attrs[0], ==, "locked");
     g_assert_cmpstr(info.attrs[1], ==, "vendor");
     nvstore_blob_info_clear(&info);
-    g_assert_cmpint(nvstore_blob_open(blk, "vars", "raw", NULL, 0, &info,
-                                      &error_abort), ==, 0);
-    nvstore_blob_info_clear(&info);
-    g_assert_cmpint(nvstore_blob_open(blk, "vars", "tpm", NULL, 0, &info,
-                                      &err), ==, -EINVAL);
+    /* Another type is refused, the attributes alone too */
+    g_assert_cmpint(nvstore_blob_commit(blk, &other_type, 1, &err), ==,
+                    -EINVAL);
     g_assert_nonnull(strstr(error_get_pretty(err), "is of type 'raw'"));
     g_clear_pointer(&err, error_free);
 
@@ -780,7 +786,7 @@ static void crash_verify(const char *path, uint64_t *gen)
 /*
  * Power cuts.  A writer runs a random sequence of commits (creating,
  * replacing, growing and deleting small, empty and large blobs, one to
- * three at a time, and creating empty blobs with nvstore_blob_open()) on
+ * three at a time, and creating empty blobs, or looking them up) on
  * a disk in memory whose power fails at a random write, truncate or
  * flush request.  What survives is the disk as of its last flush plus
  * any subset of the requests since, in any order, some torn (see
@@ -1032,16 +1038,20 @@ static uint64_t pc_writer(GByteArray *image, const PcState *st,
         pc_state_copy(&next, &cur);
         if (g_rand_int_range(rand, 0, 6) == 0) {
             /* Create an empty blob with its type, or look it up */
+            NvstoreBlobUpdate empty;
             NvstoreBlobInfo info;
 
             k = g_rand_int_range(rand, 0, PC_BLOBS);
+            empty = (NvstoreBlobUpdate) {
+                .name = pc_name(k), .type = pc_type(k),
+            };
             if (!next.blob[k]) {
                 next.blob[k] = g_byte_array_new();
-            }
-            ret = nvstore_blob_open(blk, pc_name(k), pc_type(k), NULL, 0,
-                                    &info, &err);
-            if (ret >= 0) {
-                g_assert_cmpint(ret, ==, !cur.blob[k]);
+                ret = nvstore_blob_commit(blk, &empty, 1, &err);
+            } else {
+                ret = nvstore_blob_get_info(blk, pc_name(k), &info,
+                                            &error_abort);
+                g_assert_cmpstr(info.type, ==, pc_type(k));
                 nvstore_blob_info_clear(&info);
             }
         } else {
@@ -1337,8 +1347,8 @@ static void test_power_cut_qcow2(void)
 /*
  * A fault at each request of each update path.  For every write,
  * truncate and flush request that creating, replacing, deleting or
- * growing blobs (alone or together in one commit), creating an empty blob
- * with nvstore_blob_open(), or repairing a torn slot sends to the child,
+ * growing blobs (alone or together in one commit), creating an empty blob,
+ * or repairing a torn slot sends to the child,
  * in turn: that request fails with EIO, then with ENOSPC; a failed write
  * may still have reached the disk, all of it, some of it or nothing (see
  * nvstore_ramdisk_fail_request()).  The caller gets the error; the node
@@ -1353,7 +1363,6 @@ typedef struct FaultPath {
     int n;
     int blob[3];
     int size[3];        /* -1: delete */
-    bool open;          /* nvstore_blob_open() of an absent blob */
 } FaultPath;
 
 static const FaultPath fault_paths[] = {
@@ -1362,7 +1371,7 @@ static const FaultPath fault_paths[] = {
     { "delete", 1, { 1 }, { -1 } },
     { "grow", 1, { 2 }, { 300000 } },
     { "create, replace and delete", 3, { 5, 0, 2 }, { 20000, 10, -1 } },
-    { "create empty", 1, { 4 }, { 0 }, true },
+    { "create empty", 1, { 4 }, { 0 } },
 };
 
 /* Run @path from state @cur with the data of round @round; fill @next */
@@ -1370,7 +1379,7 @@ static int fault_update(BlockBackend *blk, const FaultPath *path, int round,
                         const PcState *cur, PcState *next, Error **errp)
 {
     NvstoreBlobUpdate u[3];
-    int i, ret;
+    int i;
 
     pc_state_clear(next);
     pc_state_copy(next, cur);
@@ -1381,8 +1390,6 @@ static int fault_update(BlockBackend *blk, const FaultPath *path, int round,
         u[i] = (NvstoreBlobUpdate) { .name = pc_name(b), .type = pc_type(b) };
         if (path->size[i] < 0) {
             u[i].remove = true;
-        } else if (path->open) {
-            next->blob[b] = g_byte_array_new();
         } else {
             /*
              * The same size each round: the next update's data and
@@ -1392,18 +1399,6 @@ static int fault_update(BlockBackend *blk, const FaultPath *path, int round,
             u[i].data = next->blob[b]->data;
             u[i].len = next->blob[b]->len;
         }
-    }
-    if (path->open) {
-        NvstoreBlobInfo info;
-
-        ret = nvstore_blob_open(blk, u[0].name, u[0].type, NULL, 0, &info,
-                                errp);
-        if (ret >= 0) {
-            g_assert_cmpint(ret, ==, 1);
-            nvstore_blob_info_clear(&info);
-            return 0;
-        }
-        return ret;
     }
     return nvstore_blob_commit(blk, u, path->n, errp);
 }
@@ -1729,7 +1724,6 @@ static void test_inactive(void)
     NvstoreBlobUpdate u = {
         .name = "a", .type = "raw", .data = b->data, .len = b->len,
     };
-    NvstoreBlobInfo info;
     Error *err = NULL;
 
     put(blk, "a", "raw", a);
@@ -1749,9 +1743,6 @@ static void test_inactive(void)
                     "inactive (migration): no writes until it is activated");
     error_free(err);
     err = NULL;
-    g_assert_cmpint(nvstore_blob_open(blk, "new", "raw", NULL, 0, &info,
-                                      &err), ==, -EPERM);
-    error_free(err);
     /* It still reads */
     assert_blob(blk, "a", a);
     g_assert_true(g_file_get_contents(path, &after, &after_len, NULL));
