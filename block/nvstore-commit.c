@@ -498,14 +498,9 @@ nvstore_co_commit_updates(BlockDriverState *bs,
 int coroutine_fn GRAPH_RDLOCK nvstore_co_close_record(BlockDriverState *bs)
 {
     BDRVNvstoreState *s = bs->opaque;
-    NvstoreSlot committed = {
-        .generation = s->gen,
-        .dir_offset = s->dir_offset,
-        .dir_length = s->dir_length,
-        .dir_crc32c = s->dir_crc32c,
-    };
     uint8_t sector[NVSTORE_CLOSE_SIZE] = { 0 };
     NvstoreSlot *rec = (NvstoreSlot *)sector;
+    NvstoreSlot committed;
     int ret;
 
     QEMU_LOCK_GUARD(&s->lock);
@@ -513,6 +508,12 @@ int coroutine_fn GRAPH_RDLOCK nvstore_co_close_record(BlockDriverState *bs)
         (bs->open_flags & BDRV_O_INACTIVE)) {
         return 0;
     }
+    committed = (NvstoreSlot) {
+        .generation = s->gen,
+        .dir_offset = s->dir_offset,
+        .dir_length = s->dir_length,
+        .dir_crc32c = s->dir_crc32c,
+    };
     nvstore_slot_to_disk(rec, &committed, NVSTORE_CLOSE_MAGIC);
     if (s->encrypted &&
         !nvstore_crypt_close_mac(s->crypt, rec, sector + sizeof(*rec),
