@@ -223,7 +223,6 @@ typedef struct NvstoreRestore {
     char *name;
     char *type;
     uint8_t *data;
-    uint64_t gen;
 } NvstoreRestore;
 
 static void nvstore_restore_clear(gpointer p)
@@ -266,9 +265,9 @@ nvstore_check_previous_dir(BlockDriverState *bs, int64_t file_size,
  */
 static bool coroutine_fn GRAPH_RDLOCK
 nvstore_check_older_copy(BlockDriverState *bs, NvstoreEntry *e,
-                         NvstoreEntry *old, uint64_t gen, GArray *restore)
+                         NvstoreEntry *old, GArray *restore)
 {
-    NvstoreRestore r = { .gen = gen };
+    NvstoreRestore r = { 0 };
     size_t len;
 
     if (!old || nvstore_entry_unusable(old) || strcmp(old->type, e->type) ||
@@ -332,7 +331,7 @@ nvstore_check_blobs(BlockDriverState *bs, BdrvCheckResult *res,
         }
         if (e->name[0] && prev &&
             nvstore_check_older_copy(bs, e, nvstore_dir_lookup(prev, e->name),
-                                     prev_gen, restore)) {
+                                     restore)) {
             fprintf(stderr, "%s blob '%s': the previous commit, generation %"
                     PRIu64 ", holds an older copy that is intact%s\n",
                     fix & BDRV_FIX_ERRORS ? "Repairing" : "Restorable",
