@@ -25,7 +25,8 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
-#include "qemu/option.h"
+#include "qapi/qapi-visit-block-core.h"
+#include "qapi/visitor.h"
 #include "qemu/units.h"
 #include "qemu/timer.h"
 #include "qemu/module.h"
@@ -103,32 +104,6 @@ typedef struct BDRVNvstoreBlobState {
 } BDRVNvstoreBlobState;
 
 static BlockDriver bdrv_nvstore_blob;
-
-/* The options of driver nvstore-blob */
-static QemuOptsList nvstore_blob_runtime_opts = {
-    .name = "nvstore-blob",
-    .head = QTAILQ_HEAD_INITIALIZER(nvstore_blob_runtime_opts.head),
-    .desc = {
-        {
-            .name = NVSTORE_OPT_BLOB,
-            .type = QEMU_OPT_STRING,
-            .help = "Name of the blob that is the node's data",
-        },
-        {
-            .name = NVSTORE_OPT_BLOB_TYPE,
-            .type = QEMU_OPT_STRING,
-            .help = "Type of that blob if a write creates it (default: "
-                    "raw); an existing blob must have it",
-        },
-        {
-            .name = NVSTORE_OPT_COMMIT_DELAY,
-            .type = QEMU_OPT_NUMBER,
-            .help = "Commit unflushed writes after this many milliseconds "
-                    "(0 to 1000; 0: every write commits; default: 100)",
-        },
-        { /* end of list */ }
-    },
-};
 
 /* ---- The view: the blob in memory ---------------------------------------- */
 
@@ -468,7 +443,7 @@ static void nvstore_view_release(NvstoreBlobView *v)
  */
 static NvstoreBlobView * GRAPH_RDLOCK
 nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
-                 bool type_given, int64_t delay_ms, Error **errp)
+                 bool type_given, uint32_t delay_ms, Error **errp)
 {
     NvstoreBlobView *v = g_new0(NvstoreBlobView, 1);
     BDRVNvstoreState *s;
@@ -479,7 +454,7 @@ nvstore_view_new(BlockDriverState *bs, const char *name, const char *type,
     v->name = g_strdup(name);
     v->type = g_strdup(type);
     v->type_given = type_given;
-    v->delay_ns = delay_ms * SCALE_MS;
+    v->delay_ns = (int64_t)delay_ms * SCALE_MS;
     qemu_co_mutex_init(&v->lock);
     s = v->store->opaque;
     e = s->dir ? nvstore_dir_lookup(s->dir, name) : NULL;
@@ -801,41 +776,43 @@ static int nvstore_blob_node_open(BlockDriverState *bs, QDict *options,
                                   int flags, Error **errp)
 {
     ERRP_GUARD();
+    static const char *const keys[] = {
+        NVSTORE_OPT_BLOB, NVSTORE_OPT_BLOB_TYPE, NVSTORE_OPT_COMMIT_DELAY, NULL
+    };
     BDRVNvstoreBlobState *s = bs->opaque;
+    g_autoptr(NvstoreBlobOptions) o = NULL;
     const char *name, *type;
-    QemuOpts *opts;
-    uint64_t delay;
+    uint32_t delay;
+    Visitor *v;
     int ret;
 
-    opts = qemu_opts_create(&nvstore_blob_runtime_opts, NULL, 0,
-                            &error_abort);
-    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
-        ret = -EINVAL;
-        goto out;
+    v = nvstore_options_visitor(options, keys, errp);
+    if (!v) {
+        return -EINVAL;
     }
-    name = qemu_opt_get(opts, NVSTORE_OPT_BLOB);
-    type = qemu_opt_get(opts, NVSTORE_OPT_BLOB_TYPE);
-    delay = qemu_opt_get_number(opts, NVSTORE_OPT_COMMIT_DELAY,
-                                NVSTORE_BLOB_COMMIT_DELAY_DEFAULT);
-    ret = -EINVAL;
+    visit_type_NvstoreBlobOptions(v, NULL, &o, errp);
+    visit_free(v);
+    if (!o) {
+        return -EINVAL;
+    }
+    name = o->blob;
+    type = o->blob_type;
+    delay = o->has_commit_delay ? o->commit_delay :
+            NVSTORE_BLOB_COMMIT_DELAY_DEFAULT;
     if (delay > NVSTORE_COMMIT_DELAY_MAX) {
         error_setg(errp, "Option '%s' must be at most %d (milliseconds)",
                    NVSTORE_OPT_COMMIT_DELAY, NVSTORE_COMMIT_DELAY_MAX);
-        goto out;
-    }
-    if (!name) {
-        error_setg(errp, "Option '%s' is required", NVSTORE_OPT_BLOB);
-        goto out;
+        return -EINVAL;
     }
     if (!nvstore_check_name_type(name, type, errp)) {
         error_prepend(errp, "Invalid option '%s' or '%s': ",
                       NVSTORE_OPT_BLOB, NVSTORE_OPT_BLOB_TYPE);
-        goto out;
+        return -EINVAL;
     }
 
     ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
     if (ret < 0) {
-        goto out;
+        return ret;
     }
     bdrv_graph_rdlock_main_loop();
     if (bs->file->bs->drv != &bdrv_nvstore) {
@@ -845,7 +822,7 @@ static int nvstore_blob_node_open(BlockDriverState *bs, QDict *options,
         ret = -EINVAL;
     } else {
         s->view = nvstore_view_new(bs, name, type ?: NVSTORE_BLOB_TYPE_RAW,
-                                   type, delay, errp);
+                                   type != NULL, delay, errp);
         ret = s->view ? 0 : -EBUSY;
     }
     if (ret >= 0) {
@@ -853,8 +830,6 @@ static int nvstore_blob_node_open(BlockDriverState *bs, QDict *options,
     }
     bdrv_graph_rdunlock_main_loop();
     bs->supported_write_flags = BDRV_REQ_FUA;
-out:
-    qemu_opts_del(opts);
     return ret;
 }
 

@@ -46,6 +46,18 @@
 #define NVSTORE_OPT_NEW_SECRET  "encrypt.new-secret"
 #define NVSTORE_OPT_OLD_SECRET  "encrypt.old-secret"
 
+/*
+ * nvstore_options_visitor:
+ *
+ * Take the options @keys (NULL-terminated; a key ending in '.' names
+ * every option it prefixes) out of a node's flat @options, into a
+ * visitor of the QAPI type of the driver's options (NvstoreOptions,
+ * NvstoreBlobOptions).  The rest, the child's options or unknown ones,
+ * stays for the block layer.
+ */
+Visitor *nvstore_options_visitor(QDict *options, const char *const *keys,
+                                 Error **errp);
+
 /* Default PBKDF2 cost of a new key slot, as LUKS's */
 #define NVSTORE_DEFAULT_ITER_TIME_MS 2000
 

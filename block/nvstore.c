@@ -16,8 +16,10 @@
  */
 
 #include "qemu/osdep.h"
+#include "block/qdict.h"
 #include "qapi/error.h"
 #include "qapi/qapi-visit-block-core.h"
+#include "qapi/visitor.h"
 #include "qemu/module.h"
 #include "qemu/option.h"
 #include "qobject/qdict.h"
@@ -36,26 +38,31 @@ static int nvstore_probe(const uint8_t *buf, int buf_size,
 
 /* ---- Open, close, reopen ------------------------------------------------- */
 
-/* The options of the nvstore driver besides those of the blob it exposes */
-static QemuOptsList nvstore_runtime_opts = {
-    .name = "nvstore",
-    .head = QTAILQ_HEAD_INITIALIZER(nvstore_runtime_opts.head),
-    .desc = {
-        {
-            .name = NVSTORE_OPT_MIN_GENERATION,
-            .type = QEMU_OPT_NUMBER,
-            .help = "Refuse an image whose committed generation is below "
-                    "this (one rolled back to an older copy)",
-        },
-        {
-            .name = NVSTORE_OPT_KEY_SECRET,
-            .type = QEMU_OPT_STRING,
-            .help = "ID of the secret that opens a key slot of an "
-                    "encrypted image",
-        },
-        { /* end of list */ }
-    },
-};
+/*
+ * The options @keys (a key ending in '.' names every option it
+ * prefixes) taken out of the flat @options, as a visitor of the QAPI
+ * type that describes them; what is left is the children's, or unknown
+ */
+Visitor *nvstore_options_visitor(QDict *options, const char *const *keys,
+                                 Error **errp)
+{
+    g_autoptr(QDict) own = qdict_new();
+    const QDictEntry *e, *next;
+    const char *const *k;
+
+    for (e = qdict_first(options); e; e = next) {
+        next = qdict_next(options, e);
+        for (k = keys; *k; k++) {
+            if (g_str_has_suffix(*k, ".") ? g_str_has_prefix(e->key, *k) :
+                !strcmp(e->key, *k)) {
+                qdict_put_obj(own, e->key, qobject_ref(e->value));
+                qdict_del(options, e->key);
+                break;
+            }
+        }
+    }
+    return qobject_input_visitor_new_flat_confused(own, errp);
+}
 
 /* The committed state is not older than option min-generation allows */
 static int nvstore_check_min_generation(BlockDriverState *bs, Error **errp)
@@ -154,19 +161,24 @@ nvstore_open_load(BlockDriverState *bs, const char *secret_id, int flags,
 static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
                         Error **errp)
 {
+    static const char *const keys[] = { "min-generation", "encrypt.", NULL };
     BDRVNvstoreState *s = bs->opaque;
-    g_autofree char *secret_id = NULL;
-    QemuOpts *opts;
+    g_autoptr(NvstoreOptions) o = NULL;
+    const char *secret_id;
+    Visitor *v;
     int ret;
 
-    opts = qemu_opts_create(&nvstore_runtime_opts, NULL, 0, &error_abort);
-    if (!qemu_opts_absorb_qdict(opts, options, errp)) {
-        qemu_opts_del(opts);
+    v = nvstore_options_visitor(options, keys, errp);
+    if (!v) {
         return -EINVAL;
     }
-    s->min_gen = qemu_opt_get_number(opts, NVSTORE_OPT_MIN_GENERATION, 0);
-    secret_id = g_strdup(qemu_opt_get(opts, NVSTORE_OPT_KEY_SECRET));
-    qemu_opts_del(opts);
+    visit_type_NvstoreOptions(v, NULL, &o, errp);
+    visit_free(v);
+    if (!o) {
+        return -EINVAL;
+    }
+    s->min_gen = o->has_min_generation ? o->min_generation : 0;
+    secret_id = o->encrypt ? o->encrypt->key_secret : NULL;
 
     ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
     if (ret < 0) {
