@@ -107,14 +107,21 @@ static bool coroutine_fn GRAPH_RDLOCK
 nvstore_check_committed(BlockDriverState *bs, BdrvCheckResult *res)
 {
     BDRVNvstoreState *s = bs->opaque;
+    g_autoptr(GString) why = g_string_new(NULL);
+    g_auto(GStrv) lines = NULL;
     Error *err = NULL;
+    int i;
 
-    if (!s->dir && nvstore_load_state(bs, &err) < 0) {
-        nvstore_check_report("ERROR", err);
-        res->corruptions++;
-        return false;
+    if (s->dir || nvstore_load_state_why(bs, why, &err) >= 0) {
+        return true;
     }
-    return true;
+    nvstore_check_report("ERROR", err);
+    lines = g_strsplit(why->str, "\n", -1);
+    for (i = 0; lines[i] && *lines[i]; i++) {
+        fprintf(stderr, "  %s\n", lines[i]);
+    }
+    res->corruptions++;
+    return false;
 }
 
 /*

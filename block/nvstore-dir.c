@@ -76,6 +76,28 @@ static size_t nvstore_offset_of(NvstoreParseCtx *ctx, const uint8_t *p)
     return p - ctx->base;
 }
 
+/* Fail the parse at @p: "at offset N: " and the message */
+static void G_GNUC_PRINTF(4, 5)
+nvstore_parse_error(NvstoreParseCtx *ctx, const uint8_t *p, Error **errp,
+                    const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    error_setg(errp, "at offset %zu: %s", nvstore_offset_of(ctx, p), msg);
+}
+
+/* Say where the DER decoder failed with *@errp: at @p, in @what */
+static void nvstore_parse_where(NvstoreParseCtx *ctx, const uint8_t *p,
+                                const char *what, Error **errp)
+{
+    error_prepend(errp, "at offset %zu: %s%s", nvstore_offset_of(ctx, p),
+                  what ? what : "", what ? ": " : "");
+}
+
 static bool nvstore_valid_id(const uint8_t *s, size_t len)
 {
     size_t i;
@@ -466,8 +488,8 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
         NvstoreSlice whole, name, value = { NULL, 0 };
 
         if (++*count > NVSTORE_ENTRY_MAX_ATTRS) {
-            error_setg(errp, "at offset %zu: more than %d attributes",
-                       nvstore_offset_of(ctx, start), NVSTORE_ENTRY_MAX_ATTRS);
+            nvstore_parse_error(ctx, start, errp, "more than %d attributes",
+                                NVSTORE_ENTRY_MAX_ATTRS);
             return false;
         }
         if (qcrypto_der_peek_seq(p, n)) {
@@ -483,27 +505,25 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
             m = seq.n;
             if (qcrypto_der_decode_ia5_str(&q, &m, nvstore_capture, &name,
                                            errp) < 0) {
-                error_prepend(errp, "at offset %zu: attribute name: ",
-                              nvstore_offset_of(ctx, q));
+                nvstore_parse_where(ctx, q, "attribute name", errp);
                 return false;
             }
             value.p = q;
             value.n = m;
             if (!m) {
-                error_setg(errp, "at offset %zu: valued attribute without "
-                           "a value", nvstore_offset_of(ctx, start));
+                nvstore_parse_error(ctx, start, errp,
+                                    "valued attribute without a value");
                 return false;
             }
             /* Exactly one value, well-formed DER */
             if (qcrypto_der_decode_any(&q, &m, NVSTORE_ATTR_MAX_DEPTH,
                                        errp) < 0) {
-                error_prepend(errp, "at offset %zu: ",
-                              nvstore_offset_of(ctx, q));
+                nvstore_parse_where(ctx, q, NULL, errp);
                 return false;
             }
             if (m) {
-                error_setg(errp, "at offset %zu: attribute has more than "
-                           "one value", nvstore_offset_of(ctx, q));
+                nvstore_parse_error(ctx, q, errp,
+                                    "attribute has more than one value");
                 return false;
             }
         } else if (qcrypto_der_decode_ia5_str(&p, &n, nvstore_capture, &name,
@@ -513,20 +533,18 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
         whole.p = start;
         whole.n = p - start;
         if (whole.n > NVSTORE_ATTR_MAX_SIZE) {
-            error_setg(errp, "at offset %zu: attribute larger than %"
-                       PRId64 " bytes", nvstore_offset_of(ctx, start),
-                       NVSTORE_ATTR_MAX_SIZE);
+            nvstore_parse_error(ctx, start, errp,
+                                "attribute larger than %" PRId64 " bytes",
+                                NVSTORE_ATTR_MAX_SIZE);
             return false;
         }
         if (!nvstore_valid_id(name.p, name.n)) {
-            error_setg(errp, "at offset %zu: invalid attribute name",
-                       nvstore_offset_of(ctx, start));
+            nvstore_parse_error(ctx, start, errp, "invalid attribute name");
             return false;
         }
         if (prev.p && qcrypto_der_cmp(prev.p, prev.n, whole.p, whole.n) >= 0) {
-            error_setg(errp, "at offset %zu: attributes not in ascending "
-                       "order of their encodings (X.690 11.6)",
-                       nvstore_offset_of(ctx, start));
+            nvstore_parse_error(ctx, start, errp, "attributes not in ascending "
+                                "order of their encodings (X.690 11.6)");
             return false;
         }
         prev = whole;
@@ -572,8 +590,7 @@ static bool nvstore_parse_attrs(NvstoreParseCtx *ctx, NvstoreEntry *e,
     return true;
 
 der_error:
-    error_prepend(errp, "at offset %zu: attribute: ",
-                  nvstore_offset_of(ctx, p));
+    nvstore_parse_where(ctx, p, "attribute", errp);
     return false;
 }
 
@@ -591,26 +608,23 @@ static bool nvstore_parse_nvram(NvstoreParseCtx *ctx, NvstoreEntry *e,
     q = nvram.p;
     m = nvram.n;
     if (qcrypto_der_decode_ia5_str(&q, &m, nvstore_capture, &type, errp) < 0) {
-        error_prepend(errp, "at offset %zu: type: ", nvstore_offset_of(ctx, q));
+        nvstore_parse_where(ctx, q, "type", errp);
         return false;
     }
     if (!nvstore_valid_id(type.p, type.n)) {
-        error_setg(errp, "at offset %zu: invalid blob type",
-                   nvstore_offset_of(ctx, type.p));
+        nvstore_parse_error(ctx, type.p, errp, "invalid blob type");
         return false;
     }
     e->type = nvstore_type_dup((const char *)type.p, type.n);
     if (qcrypto_der_decode_set(&q, &m, nvstore_capture, &mand, errp) < 0) {
-        error_prepend(errp, "at offset %zu: mandatory attributes: ",
-                      nvstore_offset_of(ctx, q));
+        nvstore_parse_where(ctx, q, "mandatory attributes", errp);
         return false;
     }
     if (!nvstore_parse_attrs(ctx, e, mand, true, &count, &why, errp)) {
         return false;
     }
     if (qcrypto_der_decode_set(&q, &m, nvstore_capture, &opt, errp) < 0) {
-        error_prepend(errp, "at offset %zu: optional attributes: ",
-                      nvstore_offset_of(ctx, q));
+        nvstore_parse_where(ctx, q, "optional attributes", errp);
         return false;
     }
     if (!nvstore_parse_attrs(ctx, e, opt, false, &count, &why, errp)) {
@@ -618,13 +632,12 @@ static bool nvstore_parse_nvram(NvstoreParseCtx *ctx, NvstoreEntry *e,
     }
     if (qcrypto_der_decode_octet_str(&q, &m, nvstore_capture, &data,
                                      errp) < 0) {
-        error_prepend(errp, "at offset %zu: data: ",
-                      nvstore_offset_of(ctx, q));
+        nvstore_parse_where(ctx, q, "data", errp);
         return false;
     }
     if (m) {
-        error_setg(errp, "at offset %zu: unexpected data after the nvram "
-                   "data", nvstore_offset_of(ctx, q));
+        nvstore_parse_error(ctx, q, errp,
+                            "unexpected data after the nvram data");
         return false;
     }
 
@@ -668,26 +681,23 @@ static NvstoreEntry *nvstore_parse_entry(NvstoreParseCtx *ctx,
     const uint8_t *q;
 
     if (qcrypto_der_decode_seq(&p, &n, nvstore_capture, &nvram, errp) < 0) {
-        error_prepend(errp, "at offset %zu: nvram: ",
-                      nvstore_offset_of(ctx, p));
+        nvstore_parse_where(ctx, p, "nvram", errp);
         return NULL;
     }
     if (n) {
         q = p;
         if (qcrypto_der_decode_utf8_str(&p, &n, nvstore_capture, &name,
                                         errp) < 0) {
-            error_prepend(errp, "at offset %zu: name: ",
-                          nvstore_offset_of(ctx, q));
+            nvstore_parse_where(ctx, q, "name", errp);
             return NULL;
         }
         if (!nvstore_valid_name(name.p, name.n)) {
-            error_setg(errp, "at offset %zu: invalid blob name",
-                       nvstore_offset_of(ctx, q));
+            nvstore_parse_error(ctx, q, errp, "invalid blob name");
             return NULL;
         }
         if (n) {
-            error_setg(errp, "at offset %zu: unexpected data after the name",
-                       nvstore_offset_of(ctx, p));
+            nvstore_parse_error(ctx, p, errp,
+                                "unexpected data after the name");
             return NULL;
         }
     }

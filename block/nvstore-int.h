@@ -218,10 +218,21 @@ nvstore_load(BlockDriverState *bs, Error **errp);
  * nvstore_load_state:
  *
  * nvstore_load() without reading the header: for qemu-img check, which
- * reports a damaged header and the committed state apart.
+ * reports a damaged header and the committed state apart.  When no
+ * state can be read, the error says so, and its hint what each slot
+ * holds.
  */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_load_state(BlockDriverState *bs, Error **errp);
+
+/**
+ * nvstore_load_state_why:
+ *
+ * nvstore_load_state(), with what each slot holds, a line each, in @why
+ * instead of in the error's hint: for qemu-img check, which prints it.
+ */
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_load_state_why(BlockDriverState *bs, GString *why, Error **errp);
 
 /**
  * nvstore_read_close_record:

@@ -53,7 +53,7 @@ nvstore_has_keyslots(BlockDriverState *bs)
  * @opened[i].  With @crypt, stop at the first, and set *@crypt to the
  * image's keys; without, try them all.  Each try costs a key
  * derivation.  @why, if not NULL, gets the reasons of the key slots that
- * are damaged or that the secret cannot be tried on.
+ * are damaged or that the secret cannot be tried on, a line each.
  *
  * Returns: the number of key slots in use.
  */
@@ -85,7 +85,7 @@ static int nvstore_keyslots_try(const NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS],
             }
         } else if (ret != -EACCES && why) {
             /* Damaged, or the secret cannot be read: say which */
-            g_string_append_printf(why, "; %s", error_get_pretty(local_err));
+            g_string_append_printf(why, "%s\n", error_get_pretty(local_err));
         }
         error_free(local_err);
     }
@@ -95,6 +95,7 @@ static int nvstore_keyslots_try(const NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS],
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_open_keys(BlockDriverState *bs, const char *secret_id, Error **errp)
 {
+    ERRP_GUARD();
     BDRVNvstoreState *s = bs->opaque;
     NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS];
     bool opened[NVSTORE_NB_KEYSLOTS];
@@ -117,7 +118,10 @@ nvstore_open_keys(BlockDriverState *bs, const char *secret_id, Error **errp)
         }
     }
     error_setg(errp, "No key slot of the nvstore image opens with secret "
-               "'%s'%s", secret_id, why->str);
+               "'%s'", secret_id);
+    if (why->len) {
+        error_append_hint(errp, "%s", why->str);
+    }
     return -EACCES;
 }
 

@@ -416,14 +416,13 @@ static bool nvstore_slot_is_recorded(const NvstoreSlot *slot,
  * the blob, which reads as an error), and nothing older is.
  */
 int coroutine_mixed_fn GRAPH_RDLOCK
-nvstore_load_state(BlockDriverState *bs, Error **errp)
+nvstore_load_state_why(BlockDriverState *bs, GString *why_out, Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
     NvstoreSlot slot[NVSTORE_NB_SLOTS];
     NvstoreDir *dir[NVSTORE_NB_SLOTS] = { NULL };
     Error *why[NVSTORE_NB_SLOTS] = { NULL };
     int rets[NVSTORE_NB_SLOTS];
-    g_autoptr(GString) lost = NULL;
     NvstoreSlot rec;
     Error *rec_err = NULL;
     int64_t file_size;
@@ -523,29 +522,40 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
         ret = 0;
         goto out;
     }
+    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
+        if (why[i]) {
+            g_string_append_printf(why_out, "%s\n", error_get_pretty(why[i]));
+        } else {
+            g_string_append_printf(why_out, "Slot %d holds generation %"
+                                   PRIu64 "\n", i, slot[i].generation);
+        }
+    }
     if (!floor) {
-        error_setg(errp, "The nvstore image has no valid directory: %s; %s",
-                   error_get_pretty(why[0]), error_get_pretty(why[1]));
+        error_setg(errp, "The nvstore image has no valid directory");
         ret = -EINVAL;
         goto out;
     }
-    lost = g_string_new(NULL);
-    for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
-        g_string_append_printf(lost, "; %s", why[i] ?
-                               error_get_pretty(why[i]) : "");
-        if (!why[i]) {
-            g_string_append_printf(lost, "Slot %d holds generation %"
-                                   PRIu64, i, slot[i].generation);
-        }
-    }
     error_setg(errp, "The nvstore image is damaged: the commit of "
                "generation %" PRIu64 ", complete when the image was last "
-               "closed, cannot be read%s", floor, lost->str);
+               "closed, cannot be read", floor);
     ret = -EIO;
 out:
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
         nvstore_dir_free(dir[i]);
         error_free(why[i]);
+    }
+    return ret;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_load_state(BlockDriverState *bs, Error **errp)
+{
+    ERRP_GUARD();
+    g_autoptr(GString) why = g_string_new(NULL);
+    int ret = nvstore_load_state_why(bs, why, errp);
+
+    if (ret < 0 && why->len) {
+        error_append_hint(errp, "%s", why->str);
     }
     return ret;
 }

@@ -518,8 +518,7 @@ static int tpm_libtpms_start(TPMLibtpms *s, bool resume, Error **errp)
 
     res = TPMLIB_ChooseTPMVersion(s->lib_version);
     if (res != TPM_SUCCESS) {
-        error_setg(errp, "libtpms: could not choose the TPM version: 0x%x",
-                   res);
+        error_setg(errp, "could not choose the TPM version: 0x%x", res);
         return -1;
     }
 
@@ -539,7 +538,7 @@ static int tpm_libtpms_start(TPMLibtpms *s, bool resume, Error **errp)
         res = TPMLIB_SetState(tpm_libtpms_state_types[i], s->mig[i].buffer,
                               s->mig[i].size);
         if (res != TPM_SUCCESS) {
-            error_setg(errp, "libtpms: could not set the %s state: 0x%x",
+            error_setg(errp, "could not set the %s state: 0x%x",
                        tpm_libtpms_blob_names[i], res);
             return -1;
         }
@@ -547,7 +546,7 @@ static int tpm_libtpms_start(TPMLibtpms *s, bool resume, Error **errp)
 
     res = TPMLIB_MainInit();
     if (res != TPM_SUCCESS) {
-        error_setg(errp, "libtpms: TPMLIB_MainInit failed: 0x%x", res);
+        error_setg(errp, "TPMLIB_MainInit failed: 0x%x", res);
         return -1;
     }
     s->running = true;
@@ -728,6 +727,7 @@ static int tpm_libtpms_startup_tpm(TPMBackend *tb, size_t buffersize)
     qatomic_set(&s->nv_failed, false);
 
     if (tpm_libtpms_start(s, false, &err) < 0) {
+        error_prepend(&err, "tpm-libtpms: ");
         error_report_err(err);
         return -1;
     }
@@ -957,6 +957,7 @@ static int tpm_libtpms_post_load(void *opaque, int version_id)
     qatomic_set(&s->nv_failed, false);
 
     if (tpm_libtpms_start(s, true, &err) < 0) {
+        error_prepend(&err, "tpm-libtpms: ");
         error_report_err(err);
         ret = -EIO;
     }
@@ -1117,7 +1118,7 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
         s->buffer_size = TPMLIB_SetBufferSize(0, NULL, NULL);
     }
     if (res != TPM_SUCCESS) {
-        error_setg(errp, "libtpms: initialisation failed: 0x%x", res);
+        error_setg(errp, "could not initialise libtpms: 0x%x", res);
         return -1;
     }
 
