@@ -80,4 +80,18 @@ for f in /usr/share/qemu/* /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom; do
     ln -sfn "$f" "$fw/$(basename "$f")"
 done
 
+# Without targets, the gcc build builds what the demonstration and
+# project/test.sh run, not every test program and helper of QEMU's tree
+# (a third of its objects); "project/build.sh gcc all" builds them all
+if [ "$flavor" = gcc ] && [ $# -eq 0 ]; then
+    set -- qemu-system-x86_64 qemu-img qemu-io qemu-nbd qemu-nvstore \
+        storage-daemon/qemu-storage-daemon \
+        tests/unit/test-crc32c tests/unit/test-nvstore-dir \
+        tests/unit/test-nvstore-dir-asn1 tests/unit/test-nvstore \
+        tests/unit/test-crypto-der tests/unit/test-crypto-akcipher \
+        tests/unit/test-crypto-aead tests/qtest/tpm-libtpms-test \
+        tests/qtest/tpm-tis-test tests/qtest/tpm-crb-test \
+        tests/qtest/tpm-tis-swtpm-test tests/qtest/tpm-crb-swtpm-test \
+        tests/bench/bench-nvstore
+fi
 ninja -C "$OBJ" "$@"

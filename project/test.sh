@@ -65,14 +65,42 @@ else
     summary
 fi
 
-# --- Second compiler: clang with -Wthread-safety (graph lock annotations) ---
-step "clang build of the overlay's C files"
-if "$top/project/clang-check.sh" >"$LOG/build-clang.log" 2>&1; then
-    t_pass "build: clang -Wthread-safety -Werror on overlay objects"
-else
-    tail -n 40 "$LOG/build-clang.log"
-    t_fail "build: clang (see $LOG/build-clang.log)"
-fi
+# --- The other builds, in the background ---------------------------------------
+# clang (-Wthread-safety on the overlay's objects; the sanitizer build of
+# the tools, unit tests, system emulator and fuzz targets), then the two
+# small builds of the AEAD API's nettle and libgcrypt backends.  They run
+# at the lowest priority while the tests of the gcc build run, on the
+# CPU time those leave idle (a guest under TCG, a unit test, a test
+# waiting for its flushes: one core of two); their results are reported
+# where the tests that need them run.  A build that runs longer than
+# $BG_TIMEOUT seconds hangs and is killed.
+SAN_TARGETS=(qemu-img qemu-io qemu-nvstore tests/unit/test-nvstore
+             tests/unit/test-nvstore-dir tests/unit/test-crc32c
+             tests/unit/test-crypto-aead qemu-system-x86_64
+             tests/qtest/tpm-libtpms-test
+             tests/unit/nvstore-dir-fuzz tests/unit/nvstore-fuzz)
+BG_TIMEOUT=${NVSTORE_BG_BUILD_TIMEOUT:-3600}
+step "builds in the background: clang, nettle, gcrypt"
+rm -f "$LOG"/bg-*.rc
+(
+    bg() {
+        local name=$1
+        shift
+        timeout -k 10 "$BG_TIMEOUT" nice -n 19 "$@" \
+            >"$LOG/build-$name.log" 2>&1
+        echo $? >"$LOG/bg-$name.rc"
+    }
+    bg clang "$top/project/clang-check.sh"
+    bg sanitizers "$top/project/build.sh" clang "${SAN_TARGETS[@]}"
+    for flavor in nettle gcrypt; do
+        bg $flavor "$top/project/build.sh" $flavor tests/unit/test-crypto-aead
+    done
+) &
+bg_pid=$!
+# bg_result NAME: the exit status of background build NAME (after wait)
+bg_result() {
+    cat "$LOG/bg-$1.rc" 2>/dev/null || echo 1
+}
 
 # --- checkpatch on every file the overlay adds or changes --------------------
 step "checkpatch"
@@ -144,21 +172,6 @@ for t in test-crc32c test-nvstore-dir test-nvstore-dir-asn1 test-nvstore \
     run_gtest "$t"
 done
 
-step "the AEAD API's nettle and libgcrypt backends"
-# The main build's crypto library is gnutls; QEMU built without it uses
-# nettle, or libgcrypt, and so does the AEAD API.  Two small builds (no
-# emulator) run its test with each.
-for flavor in nettle gcrypt; do
-    if "$top/project/build.sh" $flavor tests/unit/test-crypto-aead \
-           >"$LOG/build-$flavor.log" 2>&1 &&
-       grep -q "aead-$flavor\.c" "$B/$flavor/build.ninja"; then
-        run_gtest test-crypto-aead unit $flavor
-    else
-        tail -n 40 "$LOG/build-$flavor.log"
-        t_fail "build: $flavor, test-crypto-aead (see $LOG/build-$flavor.log)"
-    fi
-done
-
 step "qtests"
 # The libtpms TPM backend through tpm-tis and tpm-crb: TPM 2.0 commands,
 # restarts on the same nvstore image, savevm/loadvm, migration
@@ -228,16 +241,6 @@ else
     cat "$LOG/bench-smoke-scale.log"
     t_fail "bench: bench-nvstore scale (see $LOG/bench-smoke-scale.log)"
 fi
-
-step "fuzz smoke runs: the directory decoder and the driver"
-for t in nvstore-dir-fuzz nvstore-fuzz; do
-    if "$top/project/fuzz.sh" 20000 $t >"$LOG/fuzz-$t.log" 2>&1; then
-        t_pass "fuzz: $t, 20000 runs, ASan+UBSan, no finding"
-    else
-        tail -n 40 "$LOG/fuzz-$t.log"
-        t_fail "fuzz: $t (see $LOG/fuzz-$t.log)"
-    fi
-done
 
 # --- iotests ------------------------------------------------------------------
 # run_iotests LABEL CHECK-ARGS...: runs ./check with TAP output, in
@@ -330,6 +333,48 @@ step "nvstore iotests"
 # Format nvstore: only the tests of group nvstore support it
 run_iotests nvstore -nvstore -g nvstore
 
+if [ "${NVSTORE_TEST_SKIP_UPSTREAM:-0}" != 1 ]; then
+    step "upstream iotests, quick group, raw"
+    run_iotests raw -raw -g quick
+    step "upstream iotests, quick group, qcow2"
+    run_iotests qcow2 -qcow2 -g quick
+fi
+
+step "waiting for the background builds"
+wait $bg_pid
+
+step "clang build of the overlay's C files"
+if [ "$(bg_result clang)" = 0 ]; then
+    t_pass "build: clang -Wthread-safety -Werror on overlay objects"
+else
+    tail -n 40 "$LOG/build-clang.log"
+    t_fail "build: clang (see $LOG/build-clang.log)"
+fi
+
+step "the AEAD API's nettle and libgcrypt backends"
+# The main build's crypto library is gnutls; QEMU built without it uses
+# nettle, or libgcrypt, and so does the AEAD API.  Two small builds (no
+# emulator) run its test with each.
+for flavor in nettle gcrypt; do
+    if [ "$(bg_result $flavor)" = 0 ] &&
+       grep -q "aead-$flavor\.c" "$B/$flavor/build.ninja"; then
+        run_gtest test-crypto-aead unit $flavor
+    else
+        tail -n 40 "$LOG/build-$flavor.log"
+        t_fail "build: $flavor, test-crypto-aead (see $LOG/build-$flavor.log)"
+    fi
+done
+
+step "fuzz smoke runs: the directory decoder and the driver"
+for t in nvstore-dir-fuzz nvstore-fuzz; do
+    if "$top/project/fuzz.sh" 20000 $t >"$LOG/fuzz-$t.log" 2>&1; then
+        t_pass "fuzz: $t, 20000 runs, ASan+UBSan, no finding"
+    else
+        tail -n 40 "$LOG/fuzz-$t.log"
+        t_fail "fuzz: $t (see $LOG/fuzz-$t.log)"
+    fi
+done
+
 step "ASan+UBSan: the driver's unit tests and iotests, the TPM, sanitizer build"
 # The clang build is the sanitizer build (project/build.sh): every fault,
 # power cut and crash of the unit tests, and every hostile image,
@@ -356,10 +401,7 @@ san_benign+="|-+|Suppressions used:|  count      bytes template"
 san_benign+="| +[0-9]+ +[0-9]+ (qio_channel_block_new|migrate_init)|)\$"
 rm -rf "$SAN"
 mkdir -p "$SAN"
-if "$top/project/build.sh" clang qemu-img qemu-io qemu-nvstore tests/unit/test-nvstore \
-       tests/unit/test-nvstore-dir tests/unit/test-crc32c \
-       tests/unit/test-crypto-aead qemu-system-x86_64 tests/qtest/tpm-libtpms-test \
-       >"$LOG/build-sanitizers.log" 2>&1; then
+if [ "$(bg_result sanitizers)" = 0 ]; then
     t_pass "build: clang ASan+UBSan qemu-img, qemu-io, qemu-nvstore, qemu-system-x86_64, unit tests, libtpms qtest"
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$SAN/log
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SAN/log
@@ -400,13 +442,6 @@ if "$top/project/build.sh" clang qemu-img qemu-io qemu-nvstore tests/unit/test-n
 else
     tail -n 40 "$LOG/build-sanitizers.log"
     t_fail "build: clang ASan+UBSan (see $LOG/build-sanitizers.log)"
-fi
-
-if [ "${NVSTORE_TEST_SKIP_UPSTREAM:-0}" != 1 ]; then
-    step "upstream iotests, quick group, raw"
-    run_iotests raw -raw -g quick
-    step "upstream iotests, quick group, qcow2"
-    run_iotests qcow2 -qcow2 -g quick
 fi
 
 summary
