@@ -3,7 +3,7 @@
 # nvstore: an overlay on QEMU 10.0.2.  See README.md.
 
 .PHONY: all deps fetch assemble build clang check test demo patches \
-	checkpatch fuzz crash clean distclean
+	series-steps checkpatch fuzz crash clean distclean
 
 all: build
 
@@ -59,6 +59,15 @@ crash: build
 # The overlay as a git patch series against pristine QEMU (build/patches).
 patches: assemble
 	project/export-patches.sh --check
+
+# Every patch of the series applied in turn: each step built (the whole
+# tree) and its own tests run (the "Tests:" lines of project/series), in
+# build/steps; FIRST and LAST limit it to those patches.  Long (the tree
+# rebuilt once per patch); not part of "make check".
+FIRST ?= 1
+LAST ?= 1000
+series-steps: assemble
+	project/series-steps.sh $(FIRST) $(LAST)
 
 # Removes the build tree; the downloaded tarball stays in the cache
 # (~/.cache/nvstore), and so does ccache's cache.

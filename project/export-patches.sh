@@ -13,10 +13,15 @@
 #
 #   Body paragraphs (the commit message), until the next "Subject:".
 #
+#   Tests: unit/test-nvstore iotests/nvstore-basic   (project/series-steps.sh)
+#
 # Every overlay file must belong to exactly one patch.  A patch that needs
 # an earlier state of a file that a later patch changes again names
 # project/steps/X.patch, X as it is at that patch (pristine + that diff);
-# X.patch, in the later patch, is always against pristine.  The cover letter's
+# X.patch, in the later patch, is always against pristine.  Or the later
+# patch names project/later/TAG/X.patch, what it adds to X: X is then, at
+# every patch before it, as the overlay has it less the later diffs
+# (reversed, the last first).  TAG only groups the diffs of one patch.  The cover letter's
 # subject and text come from project/cover-letter (first line: subject).  The patches go to
 # OUTDIR (default build/patches).  With --check, the mails are also
 # applied to pristine QEMU the way "git am" applies them (git mailinfo, git
@@ -77,12 +82,75 @@ trap 'rm -rf "$TMP"' EXIT
 git update-ref refs/heads/series pristine
 GIT_INDEX_FILE=$INDEX git read-tree pristine
 
+# The series, read first: patch k has subjects[k], bodies[k], files[k]
+subjects=() bodies=() files=()
+subject= fs= body=
+add_stanza() {
+    [ -n "$subject" ] || return 0
+    subjects+=("$subject")
+    bodies+=("$(printf '%s' "$body" | sed -e '/./,$!d')")
+    files+=("$fs")
+}
+while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+    '#'*) continue ;;
+    'Subject: '*)
+        add_stanza
+        subject=${line#Subject: } fs= body= ;;
+    'Files: '*)
+        fs="$fs ${line#Files: }" ;;
+    'Tests: '*)
+        continue ;;
+    *)
+        body="$body$line"$'\n' ;;
+    esac
+done <"$SERIES"
+add_stanza
+
+# later[X]: "K:FILE ..." for each project/later/TAG/X.patch of patch K, in
+# series order: what patch K adds to X, which an earlier patch created
+declare -A later=()
+for k in "${!subjects[@]}"; do
+    for f in ${files[$k]}; do
+        if [[ $f == project/later/*/*.patch ]]; then
+            t=${f#project/later/*/}
+            t=${t%.patch}
+            later[$t]="${later[$t]:-}$k:$f "
+        fi
+    done
+done
+
+# state_at TARGET K OUT: TARGET as it is after patch K: as the overlay
+# has it (a new file, or pristine + X.patch), less what the patches after
+# K add to it (their project/later/*/TARGET.patch, reversed, last first)
+state_at() {
+    local t=$1 k=$2 out=$3 e j f list=()
+    if [ -f "$top/$t.patch" ]; then
+        patch -s -F0 -r - --no-backup-if-mismatch -o "$out" \
+            "$B/pristine/$t" "$top/$t.patch"
+    else
+        cp "$top/$t" "$out"
+    fi
+    for e in ${later[$t]:-}; do
+        list=("$e" "${list[@]}")
+    done
+    for e in "${list[@]}"; do
+        j=${e%%:*}
+        f=${e#*:}
+        [ "$j" -gt "$k" ] || continue
+        if ! patch -s -R -F0 -r - --no-backup-if-mismatch "$out" \
+               "$top/$f" >/dev/null; then
+            echo "export: $f does not reverse out of $t" >&2
+            exit 1
+        fi
+    done
+}
+
 declare -A used=()
 n=0
 commit_patch() {
-    local subject=$1 body=$2 files=$3 f target file mode sha
-    [ -n "$subject" ] || return 0
-    for f in $files; do
+    local k=$1 subject=${subjects[$1]} f target file mode sha
+    for f in ${files[$k]}; do
         if [ ! -f "$top/$f" ]; then
             echo "export: $f (patch \"$subject\") is not in the overlay" >&2
             exit 1
@@ -92,44 +160,44 @@ commit_patch() {
             exit 1
         fi
         used[$f]=1
-        if [[ $f == *.patch ]]; then
-            # A patch sets the file to pristine + patch, whatever an
-            # earlier step of the same file (project/steps/) made of it;
-            # the file keeps its pristine mode
-            target=${f%.patch}
-            target=${target#project/steps/}
-            file=$TMP/patched
+        file=$TMP/state
+        if [[ $f == project/steps/*.patch ]]; then
+            # An earlier state of a file that a later patch changes
+            # again: pristine + this diff
+            target=${f#project/steps/}
+            target=${target%.patch}
             patch -s -F0 -r - --no-backup-if-mismatch -o "$file" \
                 "$B/pristine/$target" "$top/$f"
-            mode=$(git ls-tree pristine -- "$target" | cut -d' ' -f1)
         else
-            target=$f
-            file=$top/$f
-            if [ -x "$file" ]; then mode=100755; else mode=100644; fi
+            if [[ $f == project/later/*/*.patch ]]; then
+                target=${f#project/later/*/}
+            else
+                target=$f
+            fi
+            target=${target%.patch}
+            [[ $f == *.patch ]] || target=$f
+            state_at "$target" "$k" "$file"
+        fi
+        if [ -f "$B/pristine/$target" ]; then
+            # the file keeps its pristine mode
+            mode=$(git ls-tree pristine -- "$target" | cut -d' ' -f1)
+        elif [ -x "$top/$target" ]; then
+            mode=100755
+        else
+            mode=100644
         fi
         sha=$(git hash-object -w -- "$file")
         GIT_INDEX_FILE=$INDEX git update-index --add \
             --cacheinfo "$mode,$sha,$target"
     done
-    printf '%s\n\n%s\n\nSigned-off-by: %s <%s>\n' "$subject" "$body" \
+    printf '%s\n\n%s\n\nSigned-off-by: %s <%s>\n' "$subject" "${bodies[$k]}" \
         "$AUTHOR_NAME" "$AUTHOR_EMAIL" | commit_tree "$INDEX" series
     n=$((n + 1))
 }
 
-subject= files= body=
-while IFS= read -r line || [ -n "$line" ]; do
-    case $line in
-    '#'*) continue ;;
-    'Subject: '*)
-        commit_patch "$subject" "$(printf '%s' "$body" | sed -e '/./,$!d')" "$files"
-        subject=${line#Subject: } files= body= ;;
-    'Files: '*)
-        files="$files ${line#Files: }" ;;
-    *)
-        body="$body$line"$'\n' ;;
-    esac
-done <"$SERIES"
-commit_patch "$subject" "$(printf '%s' "$body" | sed -e '/./,$!d')" "$files"
+for k in "${!subjects[@]}"; do
+    commit_patch "$k"
+done
 
 # Every overlay file must be in the series.
 missing=0
