@@ -97,8 +97,12 @@ rm -f "$LOG"/bg-*.rc
     done
 ) &
 bg_pid=$!
-# bg_result NAME: the exit status of background build NAME (after wait)
+# bg_result NAME: the exit status of background build NAME, once it has
+# finished (each has a timeout; if the job is gone without a status, 1)
 bg_result() {
+    while [ ! -f "$LOG/bg-$1.rc" ] && kill -0 $bg_pid 2>/dev/null; do
+        sleep 1
+    done
     cat "$LOG/bg-$1.rc" 2>/dev/null || echo 1
 }
 
@@ -340,9 +344,6 @@ if [ "${NVSTORE_TEST_SKIP_UPSTREAM:-0}" != 1 ]; then
     run_iotests qcow2 -qcow2 -g quick
 fi
 
-step "waiting for the background builds"
-wait $bg_pid
-
 step "clang build of the overlay's C files"
 if [ "$(bg_result clang)" = 0 ]; then
     t_pass "build: clang -Wthread-safety -Werror on overlay objects"
@@ -351,21 +352,10 @@ else
     t_fail "build: clang (see $LOG/build-clang.log)"
 fi
 
-step "the AEAD API's nettle and libgcrypt backends"
-# The main build's crypto library is gnutls; QEMU built without it uses
-# nettle, or libgcrypt, and so does the AEAD API.  Two small builds (no
-# emulator) run its test with each.
-for flavor in nettle gcrypt; do
-    if [ "$(bg_result $flavor)" = 0 ] &&
-       grep -q "aead-$flavor\.c" "$B/$flavor/build.ninja"; then
-        run_gtest test-crypto-aead unit $flavor
-    else
-        tail -n 40 "$LOG/build-$flavor.log"
-        t_fail "build: $flavor, test-crypto-aead (see $LOG/build-$flavor.log)"
-    fi
-done
-
 step "fuzz smoke runs: the directory decoder and the driver"
+# fuzz.sh builds its targets in build/clang: not while the sanitizer
+# build, which makes them, is still running there
+bg_result sanitizers >/dev/null
 for t in nvstore-dir-fuzz nvstore-fuzz; do
     if "$top/project/fuzz.sh" 20000 $t >"$LOG/fuzz-$t.log" 2>&1; then
         t_pass "fuzz: $t, 20000 runs, ASan+UBSan, no finding"
@@ -443,5 +433,20 @@ else
     tail -n 40 "$LOG/build-sanitizers.log"
     t_fail "build: clang ASan+UBSan (see $LOG/build-sanitizers.log)"
 fi
+
+step "the AEAD API's nettle and libgcrypt backends"
+# The main build's crypto library is gnutls; QEMU built without it uses
+# nettle, or libgcrypt, and so does the AEAD API.  Two small builds (no
+# emulator) run its test with each.
+for flavor in nettle gcrypt; do
+    if [ "$(bg_result $flavor)" = 0 ] &&
+       grep -q "aead-$flavor\.c" "$B/$flavor/build.ninja"; then
+        run_gtest test-crypto-aead unit $flavor
+    else
+        tail -n 40 "$LOG/build-$flavor.log"
+        t_fail "build: $flavor, test-crypto-aead (see $LOG/build-$flavor.log)"
+    fi
+done
+wait $bg_pid
 
 summary
