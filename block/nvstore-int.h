@@ -33,6 +33,7 @@
 
 #include "block/block-io.h"
 #include "block/block_int.h"
+#include "block/qdict.h"
 #include "block/nvstore.h"
 #include "qemu/coroutine.h"
 #include "nvstore-dir.h"
@@ -55,8 +56,27 @@
  * NvstoreBlobOptions).  The rest, the child's options or unknown ones,
  * stays for the block layer.
  */
-Visitor *nvstore_options_visitor(QDict *options, const char *const *keys,
-                                 Error **errp);
+static inline Visitor *
+nvstore_options_visitor(QDict *options, const char *const *keys,
+                        Error **errp)
+{
+    g_autoptr(QDict) own = qdict_new();
+    const QDictEntry *e, *next;
+    const char *const *k;
+
+    for (e = qdict_first(options); e; e = next) {
+        next = qdict_next(options, e);
+        for (k = keys; *k; k++) {
+            if (g_str_has_suffix(*k, ".") ? g_str_has_prefix(e->key, *k) :
+                !strcmp(e->key, *k)) {
+                qdict_put_obj(own, e->key, qobject_ref(e->value));
+                qdict_del(options, e->key);
+                break;
+            }
+        }
+    }
+    return qobject_input_visitor_new_flat_confused(own, errp);
+}
 
 /* Default PBKDF2 cost of a new key slot, as LUKS's */
 #define NVSTORE_DEFAULT_ITER_TIME_MS 2000

@@ -16,7 +16,6 @@
  */
 
 #include "qemu/osdep.h"
-#include "block/qdict.h"
 #include "qapi/error.h"
 #include "qapi/qapi-visit-block-core.h"
 #include "qapi/visitor.h"
@@ -37,32 +36,6 @@ static int nvstore_probe(const uint8_t *buf, int buf_size,
 }
 
 /* ---- Open, close, reopen ------------------------------------------------- */
-
-/*
- * The options @keys (a key ending in '.' names every option it
- * prefixes) taken out of the flat @options, as a visitor of the QAPI
- * type that describes them; what is left is the children's, or unknown
- */
-Visitor *nvstore_options_visitor(QDict *options, const char *const *keys,
-                                 Error **errp)
-{
-    g_autoptr(QDict) own = qdict_new();
-    const QDictEntry *e, *next;
-    const char *const *k;
-
-    for (e = qdict_first(options); e; e = next) {
-        next = qdict_next(options, e);
-        for (k = keys; *k; k++) {
-            if (g_str_has_suffix(*k, ".") ? g_str_has_prefix(e->key, *k) :
-                !strcmp(e->key, *k)) {
-                qdict_put_obj(own, e->key, qobject_ref(e->value));
-                qdict_del(options, e->key);
-                break;
-            }
-        }
-    }
-    return qobject_input_visitor_new_flat_confused(own, errp);
-}
 
 /* The committed state is not older than option min-generation allows */
 static int nvstore_check_min_generation(BlockDriverState *bs, Error **errp)
