@@ -22,10 +22,16 @@ OBJ=$B/$flavor
 # linux-io-uring: files can be opened with aio=io_uring, which submits
 # I/O from the event loop instead of handing each request to a worker
 # thread (bench/run.py measures nvstore's updates both ways)
+# The libtpms backend's option, where the tree has it (not in the steps
+# of the patch series before the backend's patch: project/series-steps.sh)
+libtpms=()
+if grep -q "^option('libtpms'" "$B/src/meson_options.txt"; then
+    libtpms=(--enable-libtpms)
+fi
 opts=(
     --python=/usr/bin/python3
     --target-list=x86_64-softmmu
-    --enable-tools --enable-tpm --enable-libtpms --enable-gnutls --enable-kvm
+    --enable-tools --enable-tpm "${libtpms[@]}" --enable-gnutls --enable-kvm
     --enable-linux-io-uring
     --enable-werror
     --disable-install-blobs --disable-docs
