@@ -53,6 +53,7 @@ static gint nvstore_range_cmp(gconstpointer a, gconstpointer b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* The ranges the committed directory references, sorted by start */
 GArray *nvstore_used_ranges(BDRVNvstoreState *s, bool *unknown)
 {
     GArray *used = g_array_new(false, false, sizeof(NvstoreRange));

@@ -26,6 +26,7 @@ nvstore_image_size(BlockDriverState *bs, Error **errp)
     return size;
 }
 
+/* Read and check the header: magic, checksum, incompatible features */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_header(BlockDriverState *bs, Error **errp)
 {
@@ -140,6 +141,7 @@ nvstore_read_slot_raw(BlockDriverState *bs, int i, NvstoreSlot *slot,
     return ret;
 }
 
+/* Read the close record; -ENOENT if there is none */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_close_record(BlockDriverState *bs, NvstoreSlot *rec,
                           Error **errp)
@@ -180,6 +182,7 @@ nvstore_read_close_record(BlockDriverState *bs, NvstoreSlot *rec,
     return 0;
 }
 
+/* Read slot @i and its directory, and check both */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
                   NvstoreSlot *slot, NvstoreDir **dir, Error **errp)
@@ -388,14 +391,6 @@ void nvstore_set_committed(BDRVNvstoreState *s, NvstoreDir *dir, int i,
     s->dir_crc32c = slot->dir_crc32c;
 }
 
-int coroutine_mixed_fn GRAPH_RDLOCK
-nvstore_load(BlockDriverState *bs, Error **errp)
-{
-    int ret = nvstore_read_header(bs, errp);
-
-    return ret < 0 ? ret : nvstore_load_state(bs, errp);
-}
-
 /*
  * Whether slot @slot of generation @floor records the commit of close
  * record @rec
@@ -547,6 +542,7 @@ out:
     return ret;
 }
 
+/* nvstore_load() without reading the header */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_load_state(BlockDriverState *bs, Error **errp)
 {
@@ -558,4 +554,12 @@ nvstore_load_state(BlockDriverState *bs, Error **errp)
         error_append_hint(errp, "%s", why->str);
     }
     return ret;
+}
+
+int coroutine_mixed_fn GRAPH_RDLOCK
+nvstore_load(BlockDriverState *bs, Error **errp)
+{
+    int ret = nvstore_read_header(bs, errp);
+
+    return ret < 0 ? ret : nvstore_load_state(bs, errp);
 }

@@ -2305,6 +2305,248 @@ static void test_concurrent_users(void)
 }
 
 /*
+ * What qemu-img and QMP see of an image: info lists the blobs and the
+ * generation, amend deletes a blob, measure counts the blobs' space,
+ * and an image created inside qcow2 (container=qcow2) opens through it.
+ */
+static void test_qemu_img(void)
+{
+    char qcow2_opts[] = "container=qcow2";
+    g_autofree char *path = create_image();
+    g_autoptr(GByteArray) a = pattern(5000, 70);
+    g_autoptr(GByteArray) b = pattern(10, 71);
+    BlockdevAmendOptions amend = {
+        .driver = BLOCKDEV_DRIVER_NVSTORE,
+        .u.nvstore.delete_blob = (char *)"a",
+    };
+    BlockBackend *blk = open_image(path, BDRV_O_RDWR, &error_abort);
+    BDRVNvstoreState *s = blk_bs(blk)->opaque;
+    ImageInfoSpecificNvstoreBlobList *l;
+    g_autofree uint8_t *data = NULL;
+    ImageInfoSpecific *spec;
+    BlockMeasureInfo *m;
+    QDict *options;
+    size_t len;
+
+    put(blk, "a", "tpm", a);
+    put(blk, "b", "raw", b);
+    bdrv_graph_rdlock_main_loop();
+    spec = bdrv_get_specific_info(blk_bs(blk), &error_abort);
+    g_assert_cmpint(spec->type, ==, IMAGE_INFO_SPECIFIC_KIND_NVSTORE);
+    g_assert_cmpuint(spec->u.nvstore.data->generation, ==, s->gen);
+    l = spec->u.nvstore.data->blobs;
+    g_assert_cmpstr(l->value->name, ==, "a");
+    g_assert_cmpstr(l->value->type, ==, "tpm");
+    g_assert_cmpuint(l->value->size, ==, a->len);
+    g_assert_cmpstr(l->next->value->name, ==, "b");
+    g_assert_null(l->next->next);
+    qapi_free_ImageInfoSpecific(spec);
+    bdrv_graph_rdunlock_main_loop();
+
+    /* Both blobs fit in "required", and twice in "fully-allocated" */
+    m = bdrv_measure(blk_bs(blk)->drv, NULL, blk_bs(blk), &error_abort);
+    g_assert_cmpuint(m->required, >=, NVSTORE_DATA_OFFSET + a->len + b->len);
+    g_assert_cmpuint(m->fully_allocated, >=, 2 * m->required -
+                     NVSTORE_DATA_OFFSET);
+    qapi_free_BlockMeasureInfo(m);
+
+    bdrv_graph_rdlock_main_loop();
+    g_assert_cmpint(nvstore_amend(blk_bs(blk), &amend, false, &error_abort),
+                    ==, 0);
+    bdrv_graph_rdunlock_main_loop();
+    blk_unref(blk);
+    blk = open_image(path, 0, &error_abort);
+    g_assert_cmpint(nvstore_blob_read(blk, "a", &data, &len, NULL), ==,
+                    -ENOENT);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+    unlink(path);
+
+    /* Inside qcow2 */
+    bdrv_img_create(path, "nvstore", NULL, NULL, qcow2_opts, UINT64_C(-1), 0,
+                    true, &error_abort);
+    options = qdict_new();
+    qdict_put_str(options, "driver", "nvstore");
+    qdict_put_str(options, "file.driver", "qcow2");
+    qdict_put_str(options, "file.file.filename", path);
+    blk = blk_new_open(NULL, NULL, options, BDRV_O_RDWR, &error_abort);
+    put(blk, "a", "tpm", a);
+    blk_unref(blk);
+    options = qdict_new();
+    qdict_put_str(options, "driver", "nvstore");
+    qdict_put_str(options, "file.driver", "qcow2");
+    qdict_put_str(options, "file.file.filename", path);
+    blk = blk_new_open(NULL, NULL, options, 0, &error_abort);
+    assert_blob(blk, "a", a);
+    blk_unref(blk);
+    unlink(path);
+}
+
+/*
+ * A blob node (nvstore-blob) makes blob "vars" its data: a write request
+ * stays in memory until a flush commits it; a commit of the device API
+ * takes it along (group commit), and refuses to change the blob itself;
+ * a second writer of the blob is refused; a blob that does not exist
+ * reads as empty and a resize creates it.
+ */
+static BlockBackend *open_blob_node(BlockBackend *store, const char *name,
+                                    int delay, Error **errp)
+{
+    QDict *options = qdict_new();
+
+    qdict_put_str(options, "driver", "nvstore-blob");
+    qdict_put_str(options, "file", bdrv_get_node_name(blk_bs(store)));
+    qdict_put_str(options, "blob", name);
+    qdict_put_int(options, "commit-delay", delay);
+    return blk_new_open(NULL, NULL, options, BDRV_O_RDWR | BDRV_O_RESIZE,
+                        errp);
+}
+
+static void test_blob_node(void)
+{
+    g_autofree char *path = create_image();
+    g_autoptr(GByteArray) v1 = pattern(8192, 50);
+    g_autoptr(GByteArray) v2 = pattern(8192, 51);
+    g_autoptr(GByteArray) b = pattern(100, 52);
+    g_autofree uint8_t *buf = g_malloc(v1->len);
+    BlockBackend *store = open_image(path, BDRV_O_RDWR, &error_abort);
+    BlockBackend *vars = open_blob_node(store, "vars", 1000, &error_abort);
+    NvstoreBlobUpdate u = {
+        .name = "vars", .type = "raw", .data = b->data, .len = b->len,
+    };
+    Error *err = NULL;
+
+    /* Absent: empty; a resize creates it, in a commit */
+    g_assert_cmpint(blk_getlength(vars), ==, 0);
+    g_assert_cmpint(blk_truncate(vars, v1->len, true, PREALLOC_MODE_OFF, 0,
+                                 &error_abort), ==, 0);
+    g_assert_cmpint(blk_pwrite(vars, 0, v1->len, v1->data, 0), ==, 0);
+    g_assert_cmpint(blk_flush(vars), ==, 0);
+    assert_blob(store, "vars", v1);
+
+    /* Written in memory only; the device's commit of "b" takes it along */
+    g_assert_cmpint(blk_pwrite(vars, 0, v2->len, v2->data, 0), ==, 0);
+    assert_blob(store, "vars", v1);
+    g_assert_cmpint(blk_pread(vars, 0, v1->len, buf, 0), ==, 0);
+    g_assert_cmpmem(buf, v1->len, v2->data, v2->len);
+    put(store, "b", "raw", b);
+    assert_blob(store, "vars", v2);
+
+    /* One writer per blob */
+    g_assert_cmpint(nvstore_blob_commit(store, &u, 1, &err), ==, -EBUSY);
+    g_assert_nonnull(strstr(error_get_pretty(err), "Blob 'vars' is written "
+                            "by node"));
+    g_clear_pointer(&err, error_free);
+    g_assert_null(open_blob_node(store, "vars", 0, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err),
+                            "is already written by node"));
+    g_clear_pointer(&err, error_free);
+
+    blk_unref(vars);
+    blk_unref(store);
+    store = open_image(path, 0, &error_abort);
+    assert_blob(store, "vars", v2);
+    assert_blob(store, "b", b);
+    blk_unref(store);
+    unlink(path);
+}
+
+/*
+ * An encrypted image: its blobs read back with the secret that created
+ * it, and nothing of them is in the file in the clear; without a secret
+ * it opens only to list its blobs, and a wrong secret is refused; a key
+ * rotation (amend) makes the new secret open it and the old one not.
+ */
+static BlockBackend *open_encrypted(const char *path, const char *key,
+                                    int flags, Error **errp)
+{
+    QDict *options = qdict_new();
+
+    qdict_put_str(options, "driver", "nvstore");
+    if (key) {
+        qdict_put_str(options, "encrypt.key-secret", key);
+    }
+    return blk_new_open(path, NULL, options, flags, errp);
+}
+
+static void assert_blob_encrypted(const char *path, const char *key,
+                                  GByteArray *a, GByteArray *b)
+{
+    BlockBackend *blk = open_encrypted(path, key, 0, &error_abort);
+
+    assert_blob(blk, "a", a);
+    assert_blob(blk, "b", b);
+    blk_unref(blk);
+}
+
+static void test_encrypted(void)
+{
+    char create_opts[] = "encrypt.key-secret=key-old,encrypt.iter-time=0";
+    g_autofree char *path = NULL;
+    g_autoptr(GByteArray) a = pattern(5000, 60);
+    g_autoptr(GByteArray) b = pattern(30, 61);
+    g_autofree uint8_t *data = NULL;
+    g_autofree char *file = NULL;
+    g_auto(GStrv) names = NULL;
+    BlockdevNvstoreEncryptionAmend enc = {
+        .new_secret = (char *)"key-new", .old_secret = (char *)"key-old",
+        .has_iter_time = true, .iter_time = 0,
+    };
+    BlockdevAmendOptions amend = {
+        .driver = BLOCKDEV_DRIVER_NVSTORE, .u.nvstore.encrypt = &enc,
+    };
+    BlockBackend *blk;
+    Error *err = NULL;
+    gsize file_len;
+    size_t len;
+    int fd = g_file_open_tmp("nvstore-test-XXXXXX", &path, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    bdrv_img_create(path, "nvstore", NULL, NULL, create_opts, UINT64_C(-1), 0,
+                    true, &error_abort);
+    blk = open_encrypted(path, "key-old", BDRV_O_RDWR, &error_abort);
+    put(blk, "a", "raw", a);
+    put(blk, "b", "raw", b);
+    blk_unref(blk);
+    assert_blob_encrypted(path, "key-old", a, b);
+    g_assert_true(g_file_get_contents(path, &file, &file_len, NULL));
+    g_assert_null(memmem(file, file_len, a->data, 64));
+    g_assert_null(memmem(file, file_len, b->data, b->len));
+
+    g_assert_null(open_encrypted(path, NULL, BDRV_O_RDWR, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "must name the secret"));
+    g_clear_pointer(&err, error_free);
+    g_assert_null(open_encrypted(path, "key-new", 0, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "No key slot of the "
+                            "nvstore image opens with secret 'key-new'"));
+    g_clear_pointer(&err, error_free);
+
+    /* Without the key: the blobs are listed, not read */
+    blk = open_encrypted(path, NULL, BDRV_O_NO_IO, &error_abort);
+    names = nvstore_blob_list(blk, &error_abort);
+    g_assert_cmpuint(g_strv_length(names), ==, 2);
+    g_assert_cmpint(nvstore_blob_read(blk, "a", &data, &len, &err), ==,
+                    -EACCES);
+    g_assert_nonnull(strstr(error_get_pretty(err), "no key was given"));
+    g_clear_pointer(&err, error_free);
+    blk_unref(blk);
+
+    /* Key rotation: no blob rewritten, the new secret opens it */
+    blk = open_encrypted(path, "key-old", BDRV_O_RDWR, &error_abort);
+    bdrv_graph_rdlock_main_loop();
+    g_assert_cmpint(nvstore_amend(blk_bs(blk), &amend, false, &error_abort),
+                    ==, 0);
+    bdrv_graph_rdunlock_main_loop();
+    blk_unref(blk);
+    assert_blob_encrypted(path, "key-new", a, b);
+    g_assert_null(open_encrypted(path, "key-old", 0, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    unlink(path);
+}
+
+/*
  * Damage to the newest commit.  A blob "a" written twice, then a byte of
  * its newest data flipped on disk:
  *
@@ -2626,6 +2868,9 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/group-commit-power-cut",
                     test_group_commit_power_cut);
     g_test_add_func("/nvstore/concurrent-users", test_concurrent_users);
+    g_test_add_func("/nvstore/qemu-img", test_qemu_img);
+    g_test_add_func("/nvstore/blob-node", test_blob_node);
+    g_test_add_func("/nvstore/encrypted", test_encrypted);
     g_test_add_func("/nvstore/amend-power-cut", test_amend_power_cut);
     g_test_add_func("/nvstore/rekey-power-cut", test_rekey_power_cut);
     return g_test_run();
