@@ -6,6 +6,10 @@
  * layer runs in-process, the image is opened (and locked) as qemu-img
  * opens it, and every change is one atomic commit through the device API
  * (include/block/nvstore.h).
+ *
+ * This file: the blob commands, and what every command shares (options,
+ * opening the image, files).  The UEFI variable commands are in
+ * qemu-nvstore-vars.c.
  */
 
 #include "qemu/osdep.h"
@@ -31,35 +35,13 @@
 #include "block/nvstore.h"
 #include "crypto/init.h"
 #include "trace/control.h"
+#include "qemu-nvstore.h"
 
 #define QEMU_NVSTORE_VERSION "qemu-nvstore version " QEMU_FULL_VERSION \
                              "\n" QEMU_COPYRIGHT "\n"
 
-/* Exit status (the manual page's "Exit status") */
-#define NVS_EXIT_OK         0
-#define NVS_EXIT_ERROR      1   /* failed; the image was not changed */
-#define NVS_EXIT_DAMAGED    2   /* verify: a blob does not read back */
-
 /* The default type of a blob that put creates */
 #define NVS_DEFAULT_TYPE    "raw"
-
-/* Options that every command takes */
-typedef struct NvsOpts {
-    const char *fmt;
-    const char *secret;
-    bool image_opts;
-    bool force_share;
-    bool json;
-} NvsOpts;
-
-typedef struct NvsCmd {
-    const char *name;
-    int (*run)(const struct NvsCmd *cmd, int argc, char **argv);
-    /* Writes: opened read-write, one commit */
-    bool writes;
-    const char *synopsis;
-    const char *help;
-} NvsCmd;
 
 static QemuOptsList nvs_source_opts = {
     .name = "source",
@@ -70,8 +52,7 @@ static QemuOptsList nvs_source_opts = {
     },
 };
 
-static void G_NORETURN G_GNUC_PRINTF(1, 2) nvs_usage_error(const char *fmt,
-                                                           ...)
+void nvs_usage_error(const char *fmt, ...)
 {
     va_list ap;
 
@@ -104,8 +85,7 @@ static const char *nvs_probe(const char *path)
     return memcmp(buf, qcow2_magic, sizeof(qcow2_magic)) ? "raw" : "qcow2";
 }
 
-static BlockBackend *nvs_open(const NvsOpts *o, const char *image,
-                              bool writable)
+BlockBackend *nvs_open(const NvsOpts *o, const char *image, bool writable)
 {
     QDict *options;
     BlockBackend *blk;
@@ -151,8 +131,7 @@ static BlockBackend *nvs_open(const NvsOpts *o, const char *image,
 
 /* ---- Reading and writing files ------------------------------------------ */
 
-/* The contents of @path, or of standard input if @path is NULL or "-" */
-static GByteArray *nvs_read_input(const char *path)
+GByteArray *nvs_read_input(const char *path)
 {
     bool is_stdin = !path || !strcmp(path, "-");
     int fd = is_stdin ? STDIN_FILENO : qemu_open_old(path, O_RDONLY);
@@ -188,9 +167,7 @@ static GByteArray *nvs_read_input(const char *path)
     return b;
 }
 
-/* Write @data to @path (created or truncated), or to standard output */
-static bool nvs_write_output(const char *path, const uint8_t *data,
-                             size_t len)
+bool nvs_write_output(const char *path, const uint8_t *data, size_t len)
 {
     bool is_stdout = !path || !strcmp(path, "-");
     int fd = is_stdout ? STDOUT_FILENO :
@@ -230,16 +207,17 @@ enum {
     NVS_OPT_IMAGE_OPTS,
     NVS_OPT_KEY_SECRET,
     NVS_OPT_OUTPUT,
+    NVS_OPT_BLOB,
+    NVS_OPT_FORMAT,
+    NVS_OPT_PK,
+    NVS_OPT_KEK,
+    NVS_OPT_DB,
+    NVS_OPT_OWNER,
+    NVS_OPT_SECURE_BOOT,
 };
 
-/*
- * Parse the options of @cmd: the common ones and those of @own (short
- * options, getopt syntax; their values in @own_values, indexed by the
- * option character).  Returns the index of the first operand.
- */
-static int nvs_parse(const NvsCmd *cmd, int argc, char **argv,
-                     const char *own, const char **own_values,
-                     GPtrArray *repeated, NvsOpts *o)
+int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
+              const char **own_values, GPtrArray *repeated, NvsOpts *o)
 {
     static const struct option long_options[] = {
         { "help", no_argument, NULL, 'h' },
@@ -248,9 +226,17 @@ static int nvs_parse(const NvsCmd *cmd, int argc, char **argv,
         { "key-secret", required_argument, NULL, NVS_OPT_KEY_SECRET },
         { "force-share", no_argument, NULL, 'U' },
         { "output", required_argument, NULL, NVS_OPT_OUTPUT },
+        { "blob", required_argument, NULL, NVS_OPT_BLOB },
+        { "format", required_argument, NULL, NVS_OPT_FORMAT },
+        { "pk", required_argument, NULL, NVS_OPT_PK },
+        { "kek", required_argument, NULL, NVS_OPT_KEK },
+        { "db", required_argument, NULL, NVS_OPT_DB },
+        { "owner", required_argument, NULL, NVS_OPT_OWNER },
+        { "secure-boot", no_argument, NULL, NVS_OPT_SECURE_BOOT },
         { NULL, 0, NULL, 0 }
     };
     g_autofree char *shortopts = g_strdup_printf(":hf:U%s", own);
+    const struct option *lo;
     int c;
 
     while ((c = getopt_long(argc, argv, shortopts, long_options,
@@ -290,6 +276,48 @@ static int nvs_parse(const NvsCmd *cmd, int argc, char **argv,
                                 "'%s'", optarg);
             }
             break;
+        case NVS_OPT_BLOB:
+        case NVS_OPT_FORMAT:
+            if (strncmp(cmd->name, "vars ", 5)) {
+                for (lo = long_options; lo->val != c; lo++) {
+                    /* the option's name */
+                }
+                nvs_usage_error("%s: unknown option '--%s'", cmd->name,
+                                lo->name);
+            }
+            if (c == NVS_OPT_BLOB) {
+                o->blob = optarg;
+            } else {
+                o->format = optarg;
+            }
+            break;
+        case NVS_OPT_PK:
+        case NVS_OPT_KEK:
+        case NVS_OPT_DB:
+        case NVS_OPT_OWNER:
+        case NVS_OPT_SECURE_BOOT:
+            if (strcmp(cmd->name, "vars enroll")) {
+                for (lo = long_options; lo->val != c; lo++) {
+                    /* the option's name */
+                }
+                nvs_usage_error("%s: unknown option '--%s'", cmd->name,
+                                lo->name);
+            }
+            if (c == NVS_OPT_PK) {
+                o->pk = optarg;
+            } else if (c == NVS_OPT_KEK || c == NVS_OPT_DB) {
+                GPtrArray **a = c == NVS_OPT_KEK ? &o->kek : &o->db;
+
+                if (!*a) {
+                    *a = g_ptr_array_new();
+                }
+                g_ptr_array_add(*a, optarg);
+            } else if (c == NVS_OPT_OWNER) {
+                o->owner = optarg;
+            } else {
+                o->secure_boot = true;
+            }
+            break;
         default:
             if (repeated && c == 'c') {
                 g_ptr_array_add(repeated, optarg);
@@ -315,9 +343,7 @@ static int nvs_parse(const NvsCmd *cmd, int argc, char **argv,
     return optind;
 }
 
-/* Exactly @n operands after the image: argv[first + 1...] */
-static void nvs_operands(const NvsCmd *cmd, int argc, int first, int min,
-                         int max)
+void nvs_operands(const NvsCmd *cmd, int argc, int first, int min, int max)
 {
     int n = argc - first;
 
@@ -548,7 +574,7 @@ static QDict *nvs_blob_qdict(BlockBackend *blk, const char *name,
     return d;
 }
 
-static void nvs_print_json(QObject *obj)
+void nvs_print_json(QObject *obj)
 {
     GString *json = qobject_to_json_pretty(obj, true);
 
@@ -755,6 +781,12 @@ static const NvsCmd nvs_cmds[] = {
         .help = "Read every blob and check it (checksum, and "
                 "authentication in an encrypted\nimage).  Exit status 2 if "
                 "any does not read back intact; the output says\nwhich.",
+    }, {
+        .name = "vars", .run = nvs_cmd_vars,
+        .synopsis = "vars SUBCOMMAND [OPTIONS] IMAGE [OPERANDS]",
+        .help = "The UEFI variables of the edk2 variable store in a blob "
+                "(default: uefi-vars).\n'qemu-nvstore vars --help' lists "
+                "the subcommands.",
     },
     { NULL }
 };

@@ -22,10 +22,12 @@ PKGS=(
     seabios ipxe-qemu qemu-system-data
     swtpm swtpm-tools
     socat xz-utils file strace
-    tpm2-tools busybox-static cpio gnuplot-nox ovmf
+    tpm2-tools busybox-static cpio gnuplot-nox ovmf openssl
 )
-# Packages that must come from bookworm-backports (name/target)
-BPO_PKGS=(meson python3-pycotap)
+# Packages that must come from bookworm-backports (name/target).
+# python3-virt-firmware (virt-fw-vars) is the other implementation of
+# the UEFI variable store that iotest nvstore-vars checks ours against.
+BPO_PKGS=(meson python3-pycotap python3-virt-firmware)
 
 SRCLIST=/etc/apt/sources.list.d/nvstore-project.sources
 
