@@ -33,10 +33,10 @@ check test:
 demo: build
 	project/demo.sh
 
-# Fuzz the nvstore directory decoder and the driver (RUNS executions of
-# each target; FUZZ_TARGETS: one of them)
+# Fuzz the nvstore directory decoder, the driver and the UEFI variable
+# stores (RUNS executions of each target; FUZZ_TARGETS: one of them)
 RUNS ?= 500000
-FUZZ_TARGETS ?= nvstore-dir-fuzz nvstore-fuzz
+FUZZ_TARGETS ?= nvstore-dir-fuzz nvstore-fuzz edk2-varstore-fuzz
 fuzz: build
 	project/fuzz.sh $(RUNS) $(FUZZ_TARGETS)
 

@@ -13,6 +13,9 @@
 #   nvstore-fuzz      the block driver, from an image in memory
 #                     (tests/unit/nvstore-fuzz.c), seeded with images
 #                     qemu-img and qemu-io write here
+#   edk2-varstore-fuzz  the UEFI variable stores of qemu-nvstore vars
+#                     (tests/unit/edk2-varstore-fuzz.c), seeded with
+#                     Debian's OVMF 2 MiB stores, and their JSON
 # Each target's corpus grows in build/fuzz/TARGET/corpus across runs.  Any
 # crash, leak, failed assertion or undefined behaviour stops the run with
 # a non-zero exit status and leaves the input in build/fuzz/TARGET/.
@@ -23,7 +26,8 @@ B=${NVSTORE_BUILD:-$top/build}
 RUNS=${1:-20000}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(nvstore-dir-fuzz nvstore-fuzz)
+[ ${#targets[@]} -gt 0 ] || targets=(nvstore-dir-fuzz nvstore-fuzz \
+                                     edk2-varstore-fuzz)
 
 "$top/project/build.sh" clang "${targets[@]/#/tests/unit/}" >/dev/null
 "$top/project/build.sh" gcc tests/unit/test-nvstore-dir qemu-img qemu-io \
@@ -99,6 +103,19 @@ for t in "${targets[@]}"; do
     nvstore-fuzz)
         driver_seeds "$W/seeds"
         max_len=65536 ;;
+    edk2-varstore-fuzz)
+        # Mode octet 0: a flash image; 1: a JSON store (the fuzz target)
+        rm -rf "$W/seeds"
+        mkdir -p "$W/seeds"
+        for f in OVMF_VARS.fd OVMF_VARS.ms.fd; do
+            { printf '\000'; cat "/usr/share/OVMF/$f"; } >"$W/seeds/$f"
+            /usr/bin/python3 /usr/bin/virt-fw-vars --loglevel error \
+                -i "/usr/share/OVMF/$f" --output-json "$W/seeds/$f.json.in"
+            { printf '\001'; cat "$W/seeds/$f.json.in"; } \
+                >"$W/seeds/$f.json"
+            rm "$W/seeds/$f.json.in"
+        done
+        max_len=131073 ;;
     *)
         echo "fuzz: unknown target $t" >&2
         exit 1 ;;

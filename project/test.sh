@@ -76,9 +76,11 @@ fi
 # $BG_TIMEOUT seconds hangs and is killed.
 SAN_TARGETS=(qemu-img qemu-io qemu-nvstore tests/unit/test-nvstore
              tests/unit/test-nvstore-dir tests/unit/test-crc32c
+             tests/unit/test-edk2-varstore tests/unit/check-qjson
              tests/unit/test-crypto-aead qemu-system-x86_64
              tests/qtest/tpm-libtpms-test
-             tests/unit/nvstore-dir-fuzz tests/unit/nvstore-fuzz)
+             tests/unit/nvstore-dir-fuzz tests/unit/nvstore-fuzz
+             tests/unit/edk2-varstore-fuzz)
 BG_TIMEOUT=${NVSTORE_BG_BUILD_TIMEOUT:-3600}
 step "builds in the background: clang, nettle, gcrypt"
 rm -f "$LOG"/bg-*.rc
@@ -169,10 +171,13 @@ run_gtest() {
 step "unit tests"
 # The directory model, its cross-check with libtasn1 against the spec's
 # ASN.1 module, the driver through its device API, QEMU's own DER and
-# CRC-32C tests (crypto/der.c and util/crc32c.c are patched), and the
-# AEAD API the overlay adds to crypto/.
+# CRC-32C tests (crypto/der.c and util/crc32c.c are patched), the
+# AEAD API the overlay adds to crypto/, and the edk2 variable store
+# codec of qemu-nvstore vars with its hostile stores; QEMU's JSON parser
+# (qobject/json-parser.c is patched).
 for t in test-crc32c test-nvstore-dir test-nvstore-dir-asn1 test-nvstore \
-         test-crypto-der test-crypto-akcipher test-crypto-aead; do
+         test-crypto-der test-crypto-akcipher test-crypto-aead \
+         test-edk2-varstore check-qjson; do
     run_gtest "$t"
 done
 
@@ -352,11 +357,11 @@ else
     t_fail "build: clang (see $LOG/build-clang.log)"
 fi
 
-step "fuzz smoke runs: the directory decoder and the driver"
+step "fuzz smoke runs: the directory decoder, the driver, the UEFI stores"
 # fuzz.sh builds its targets in build/clang: not while the sanitizer
 # build, which makes them, is still running there
 bg_result sanitizers >/dev/null
-for t in nvstore-dir-fuzz nvstore-fuzz; do
+for t in nvstore-dir-fuzz nvstore-fuzz edk2-varstore-fuzz; do
     if "$top/project/fuzz.sh" 20000 $t >"$LOG/fuzz-$t.log" 2>&1; then
         t_pass "fuzz: $t, 20000 runs, ASan+UBSan, no finding"
     else
@@ -396,14 +401,16 @@ if [ "$(bg_result sanitizers)" = 0 ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$SAN/log
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SAN/log
     export LSAN_OPTIONS=suppressions=$top/project/lsan-suppressions.txt
-    for t in test-crc32c test-crypto-aead test-nvstore-dir test-nvstore; do
+    for t in test-crc32c test-crypto-aead test-nvstore-dir test-nvstore \
+             test-edk2-varstore check-qjson; do
         NVSTORE_CRASH_ITERATIONS=200 run_gtest "$t" unit clang
     done
     QEMU_PROG=$B/gcc/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
     QSD_PROG=$B/gcc/storage-daemon/qemu-storage-daemon IOTESTS_FLAVOR=clang \
         run_iotests nvstore-asan -nvstore nvstore-basic nvstore-children \
             nvstore-snapshot nvstore-faults nvstore-corrupt nvstore-hostile \
-            nvstore-salvage nvstore-modes nvstore-encrypt-spec nvstore-tool
+            nvstore-salvage nvstore-modes nvstore-encrypt-spec nvstore-tool \
+            nvstore-vars
     QTEST_QEMU_BINARY=$B/clang/qemu-system-x86_64 \
     QTEST_QEMU_IMG=$B/gcc/qemu-img run_gtest tpm-libtpms-test qtest clang
     QEMU_PROG=$B/clang/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
