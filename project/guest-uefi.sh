@@ -29,7 +29,6 @@ CACHE=${NVSTORE_CACHE:-$HOME/.cache/nvstore}
 W=$B/guest-uefi
 QEMU=$B/gcc/qemu-system-x86_64
 IMG=$B/gcc/qemu-img
-QIO=$B/gcc/qemu-io
 OVMF=/usr/share/OVMF
 # A vendor GUID of our own for the test variable
 GUID=6e767374-6f72-4565-8000-746573747661
@@ -81,12 +80,9 @@ guest_cpio "$R" "$W/initrd.gz"
 
 # --- The image: the TPM and the variables in one nvstore node in qcow2 ------
 "$IMG" create -q -f nvstore -o container=qcow2 "$W/vm-state.qcow2"
-vars="driver=nvstore-blob,blob=uefi-vars,file.driver=nvstore"
-vars="$vars,file.file.driver=qcow2,file.file.file.filename=$W/vm-state.qcow2"
-size=$(stat -c %s "$OVMF/OVMF_VARS_4M.fd")
 # The import: one command
-"$QIO" --image-opts "$vars" -c "truncate $size" \
-    -c "write -s $OVMF/OVMF_VARS_4M.fd 0 $size" >/dev/null
+"$B/gcc/qemu-nvstore" vars import --format ovmf-fd "$W/vm-state.qcow2" \
+    "$OVMF/OVMF_VARS_4M.fd"
 "$IMG" snapshot -c before-boot-1 "$W/vm-state.qcow2"
 data=nvstore-$(date +%s)-$$
 

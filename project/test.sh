@@ -221,6 +221,19 @@ else
     t_fail "guest: UEFI (see $LOG/guest-uefi.log)"
 fi
 
+step "UEFI variables changed offline with qemu-nvstore vars"
+# Debian's OVMF (its Secure Boot build, SMM) on a store that only
+# qemu-nvstore changed: a variable set offline read in the guest, boot
+# entries of a missing disk deleted and written again by the firmware,
+# Secure Boot keys enrolled and seen on in the guest (three boots,
+# about 30 s)
+if "$top/project/guest-vars.sh" >"$LOG/guest-vars.log" 2>&1; then
+    t_pass "guest: $(tail -n 1 "$LOG/guest-vars.log" | sed 's/^guest-vars: PASS: //')"
+else
+    tail -n 40 "$LOG/guest-vars.log"
+    t_fail "guest: UEFI variables offline (see $LOG/guest-vars.log)"
+fi
+
 step "benchmark smoke run"
 # The pflash-like workload, tiny: it must keep working (no timings judged)
 mkdir -p "$B/bench-smoke"
