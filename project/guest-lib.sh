@@ -14,6 +14,12 @@
 #                       root $R, whose /init starts with the mounts every
 #                       guest needs (the caller appends its steps)
 #   guest_cpio DIR OUT  packs the root DIR into the initramfs OUT
+#   guest_run N LIMIT [--kill-at TEXT] -- QEMU-ARGS...
+#                       runs $QEMU, its serial console in $W/boot-N.log,
+#                       for at most LIMIT seconds ($W/hung-N then says it
+#                       was killed); with --kill-at, SIGKILLs it as soon
+#                       as TEXT is on the console; prints the time and
+#                       the guest's GUEST lines
 #
 # $CACHE is the download cache of the kernel package.
 
@@ -75,4 +81,37 @@ mount -t devtmpfs dev /dev
 export TPM2TOOLS_TCTI=device:/dev/tpmrm0
 EOF
     chmod +x "$R/init"
+}
+
+guest_run() {
+    local n=$1 limit=$2 mark= log start end qpid wd
+    shift 2
+    if [ "$1" = --kill-at ]; then
+        mark=$2
+        shift 2
+    fi
+    [ "$1" != -- ] || shift
+    log=$W/boot-$n.log
+    rm -f "$W/hung-$n"
+    start=$(date +%s%N)
+    "$QEMU" -serial "file:$log" "$@" &
+    qpid=$!
+    # A hang is a failure that says which boot hung
+    (sleep "$limit" && kill -KILL $qpid && touch "$W/hung-$n") 2>/dev/null &
+    wd=$!
+    if [ -n "$mark" ]; then
+        while ! grep -q "$mark" "$log" 2>/dev/null; do
+            kill -0 $qpid 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL $qpid 2>/dev/null || true
+    fi
+    wait $qpid 2>/dev/null || true
+    { pkill -P $wd; kill $wd && wait $wd; } 2>/dev/null || true
+    end=$(date +%s%N)
+    # The serial console ends lines with CR LF
+    sed -i 's/\r$//' "$log"
+    echo "== boot $n: $(( (end - start) / 1000000 )) ms" \
+         "$([ -e "$W/hung-$n" ] && echo "(killed after $limit s)")"
+    grep '^GUEST' "$log" || true
 }

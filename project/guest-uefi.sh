@@ -93,11 +93,12 @@ fail() {
 }
 
 boot() {
-    local step=$1 n=$2 log=$W/boot-$2.log start end qpid wd
+    local step=$1 n=$2 kill=()
     shift 2
-    start=$(date +%s%N)
-    "$QEMU" -machine q35,accel=tcg,pflash0=code0,pflash1=vars0 \
-        -m 512 -nodefaults -display none -serial "file:$log" -no-reboot \
+    [ "$step" != kill ] || kill=(--kill-at "kill me")
+    guest_run "$n" 900 "${kill[@]}" -- \
+        -machine q35,accel=tcg,pflash0=code0,pflash1=vars0 \
+        -m 512 -nodefaults -display none -no-reboot \
         -kernel "$vmlinuz" -initrd "$W/initrd.gz" \
         -append "console=ttyS0 panic=-1 quiet nvtest=$step nvdata=$data" \
         -blockdev "file,node-name=code0,filename=$OVMF/OVMF_CODE_4M.fd,read-only=on" \
@@ -105,26 +106,8 @@ boot() {
         -blockdev qcow2,node-name=q0,file=f0 \
         -blockdev nvstore,node-name=nv0,file=q0 \
         -blockdev nvstore-blob,node-name=vars0,file=nv0,blob=uefi-vars \
-        -tpmdev libtpms,id=tpm0,drive=nv0 -device tpm-crb,tpmdev=tpm0 "$@" &
-    qpid=$!
-    # A hang is a failure that says which boot hung
-    (sleep 900 && kill -KILL $qpid && touch "$W/hung-$n") 2>/dev/null &
-    wd=$!
-    if [ "$step" = kill ]; then
-        while ! grep -q "kill me" "$log" 2>/dev/null; do
-            kill -0 $qpid 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL $qpid 2>/dev/null || true
-    fi
-    wait $qpid 2>/dev/null || true
-    { pkill -P $wd; kill $wd && wait $wd; } 2>/dev/null || true
+        -tpmdev libtpms,id=tpm0,drive=nv0 -device tpm-crb,tpmdev=tpm0 "$@"
     [ ! -e "$W/hung-$n" ] || fail "boot $n ($step) hung for 900 s"
-    end=$(date +%s%N)
-    # The serial console ends lines with CR LF
-    sed -i 's/\r$//' "$log"
-    echo "== boot $step: $(( (end - start) / 1000000 )) ms"
-    grep '^GUEST' "$log" || true
 }
 
 

@@ -81,31 +81,18 @@ printf '%s' "$data" >"$W/value"
 # boot N CODE TIMEOUT [QEMU ARGS]: boot the kernel $W/vmlinuz with the
 # firmware CODE; a boot that takes more than TIMEOUT seconds is killed
 boot() {
-    local n=$1 code=$2 limit=$3 log=$W/boot-$1.log start end qpid wd
+    local n=$1 code=$2 limit=$3
     shift 3
-    rm -f "$W/hung-$n"
-    start=$(date +%s%N)
-    "$QEMU" -machine q35,accel=tcg,pflash0=code0,pflash1=vars0 \
-        -m 512 -nodefaults -display none -serial "file:$log" -no-reboot \
+    guest_run "$n" "$limit" -- \
+        -machine q35,accel=tcg,pflash0=code0,pflash1=vars0 \
+        -m 512 -nodefaults -display none -no-reboot \
         -kernel "$W/vmlinuz" -initrd "$W/initrd.gz" \
         -append "console=ttyS0 panic=-1 quiet" \
         -blockdev "file,node-name=code0,filename=$code,read-only=on" \
         -blockdev "file,node-name=f0,filename=$img" \
         -blockdev qcow2,node-name=q0,file=f0 \
         -blockdev nvstore,node-name=nv0,file=q0 \
-        -blockdev nvstore-blob,node-name=vars0,file=nv0,blob=uefi-vars \
-        "$@" &
-    qpid=$!
-    (sleep "$limit" && kill -KILL $qpid && touch "$W/hung-$n") \
-        2>/dev/null &
-    wd=$!
-    wait $qpid 2>/dev/null || true
-    { pkill -P $wd; kill $wd && wait $wd; } 2>/dev/null || true
-    end=$(date +%s%N)
-    sed -i 's/\r$//' "$log"
-    echo "== boot $n: $(( (end - start) / 1000000 )) ms" \
-         "$([ -e "$W/hung-$n" ] && echo "(killed after $limit s)")"
-    grep '^GUEST' "$log" || true
+        -blockdev nvstore-blob,node-name=vars0,file=nv0,blob=uefi-vars "$@"
 }
 
 # OVMF's Secure Boot build (with SMM) for every boot: Secure Boot is off
