@@ -618,53 +618,145 @@ static void nvs_siglist_append(GByteArray *db, const char *type,
     g_byte_array_append(db, data, len);
 }
 
+/* One EFI_SIGNATURE_LIST of a signature database */
+typedef struct NvsSigList {
+    QemuUUID type;
+    size_t start;               /* where it starts in the database */
+    size_t len;                 /* SignatureListSize */
+    size_t first;               /* where its first signature starts */
+    uint32_t sig_size;          /* SignatureSize, the owner included */
+} NvsSigList;
+
 /*
- * Whether the signature database @db (EFI_SIGNATURE_LISTs) holds the
- * X.509 certificate @der; a malformed database holds nothing more
+ * The signature list at *@pos of the database @db, of @len octets; *@pos
+ * moves past it.  Returns false at the end of @db, or with *@bad set if
+ * the list is malformed: shorter than its header, longer than what is
+ * left, without a signature or with a size that is not a multiple of
+ * its signatures'.
+ */
+static bool nvs_siglist_next(const uint8_t *db, size_t len, size_t *pos,
+                             NvsSigList *l, bool *bad)
+{
+    uint32_t list, hdr;
+
+    *bad = false;
+    if (*pos == len) {
+        return false;
+    }
+    if (len - *pos < SIGLIST_HEADER_LEN) {
+        *bad = true;
+        return false;
+    }
+    list = ldl_le_p(db + *pos + 16);
+    hdr = ldl_le_p(db + *pos + 20);
+    l->sig_size = ldl_le_p(db + *pos + 24);
+    if (list < SIGLIST_HEADER_LEN || list > len - *pos ||
+        hdr > list - SIGLIST_HEADER_LEN ||
+        l->sig_size <= SIGDATA_OWNER_LEN ||
+        list - SIGLIST_HEADER_LEN - hdr < l->sig_size ||
+        (list - SIGLIST_HEADER_LEN - hdr) % l->sig_size) {
+        *bad = true;
+        return false;
+    }
+    memcpy(l->type.data, db + *pos, 16);
+    l->type = qemu_uuid_bswap(l->type);
+    l->start = *pos;
+    l->len = list;
+    l->first = *pos + SIGLIST_HEADER_LEN + hdr;
+    *pos += list;
+    return true;
+}
+
+static bool nvs_siglist_is_x509(const NvsSigList *l)
+{
+    QemuUUID x509;
+
+    qemu_uuid_parse(EDK2_CERT_X509_GUID, &x509);
+    return qemu_uuid_is_equal(&l->type, &x509);
+}
+
+/*
+ * Whether the signature database @db holds the X.509 certificate @der;
+ * a malformed database holds nothing more than its well-formed start
  */
 static bool nvs_siglist_has_cert(const uint8_t *db, size_t len,
                                  const uint8_t *der, size_t der_len)
 {
-    QemuUUID x509, t;
-    size_t pos = 0;
+    NvsSigList l;
+    size_t pos = 0, s;
+    bool bad;
 
-    qemu_uuid_parse(EDK2_CERT_X509_GUID, &x509);
-    while (len - pos >= SIGLIST_HEADER_LEN) {
-        uint32_t list = ldl_le_p(db + pos + 16);
-        uint32_t hdr = ldl_le_p(db + pos + 20);
-        uint32_t sig = ldl_le_p(db + pos + 24);
-        size_t s;
-
-        if (list < SIGLIST_HEADER_LEN || list > len - pos ||
-            hdr > list - SIGLIST_HEADER_LEN || sig <= SIGDATA_OWNER_LEN) {
-            return false;
-        }
-        memcpy(t.data, db + pos, 16);
-        t = qemu_uuid_bswap(t);
-        for (s = pos + SIGLIST_HEADER_LEN + hdr;
-             qemu_uuid_is_equal(&t, &x509) && sig <= pos + list - s;
-             s += sig) {
-            if (sig - SIGDATA_OWNER_LEN == der_len &&
+    while (nvs_siglist_next(db, len, &pos, &l, &bad)) {
+        for (s = l.first; nvs_siglist_is_x509(&l) && s < l.start + l.len;
+             s += l.sig_size) {
+            if (l.sig_size - SIGDATA_OWNER_LEN == der_len &&
                 !memcmp(db + s + SIGDATA_OWNER_LEN, der, der_len)) {
                 return true;
             }
         }
-        pos += list;
     }
     return false;
 }
 
+/* What --pk, --kek or --db give: a certificate, or signature lists */
 typedef struct NvsCert {
-    uint8_t *der;
+    uint8_t *der;               /* an X.509 certificate in DER, or NULL */
     size_t len;
-    uint8_t time[EDK2_TIME_LEN];    /* its start of validity */
+    GByteArray *esl;            /* else EFI signature lists */
+    /* the newest start of validity of its certificates; zero if none */
+    uint8_t time[EDK2_TIME_LEN];
 } NvsCert;
+
+#ifdef CONFIG_GNUTLS
+/*
+ * @in as EFI signature lists, each X.509 certificate in them checked;
+ * their newest start of validity into c->time
+ */
+static bool nvs_esl_load(const char *file, GByteArray *in, NvsCert *c)
+{
+    size_t pos = 0, s;
+    int64_t newest = INT64_MIN;
+    NvsSigList l;
+    bool bad;
+
+    while (nvs_siglist_next(in->data, in->len, &pos, &l, &bad)) {
+        for (s = l.first; nvs_siglist_is_x509(&l) && s < l.start + l.len;
+             s += l.sig_size) {
+            g_autofree uint8_t *der = NULL;
+            int64_t not_before;
+            Error *err = NULL;
+            size_t len;
+
+            if (qcrypto_x509_convert_cert_der(in->data + s +
+                                              SIGDATA_OWNER_LEN,
+                                              l.sig_size - SIGDATA_OWNER_LEN,
+                                              &der, &len, &not_before,
+                                              &err) < 0) {
+                error_reportf_err(err, "'%s': the signature at offset %zu: ",
+                                  file, s);
+                return false;
+            }
+            newest = MAX(newest, not_before);
+        }
+    }
+    if (bad || !in->len) {
+        error_report("'%s' is neither an X.509 certificate (PEM or DER) nor "
+                     "EFI signature lists%s", file,
+                     in->len ? "" : ": it is empty");
+        return false;
+    }
+    if (newest != INT64_MIN) {
+        nvs_vars_efi_time(newest, c->time);
+    }
+    c->esl = g_byte_array_ref(in);
+    return true;
+}
+#endif
 
 static bool nvs_cert_load(const char *file, NvsCert *c)
 {
 #ifdef CONFIG_GNUTLS
     g_autoptr(GByteArray) in = NULL;
-    Error *err = NULL;
     int64_t not_before;
 
     if (!file || !strcmp(file, "-")) {
@@ -675,9 +767,8 @@ static bool nvs_cert_load(const char *file, NvsCert *c)
         return false;
     }
     if (qcrypto_x509_convert_cert_der(in->data, in->len, &c->der, &c->len,
-                                      &not_before, &err) < 0) {
-        error_reportf_err(err, "'%s': ", file);
-        return false;
+                                      &not_before, NULL) < 0) {
+        return nvs_esl_load(file, in, c);
     }
     nvs_vars_efi_time(not_before, c->time);
     return true;
@@ -692,7 +783,10 @@ static bool nvs_cert_load(const char *file, NvsCert *c)
  * Add @cert, owned by @owner, to signature database @name of vendor
  * @vendor (replacing what it holds with @replace), as a time-based
  * authenticated variable; its time is the newest start of validity of
- * the certificates it was given
+ * the certificates it was given (the current time if none has one).  A
+ * certificate that the database holds is not added again; signature
+ * lists are added as they are, but for lists of one certificate that
+ * the database holds.
  */
 static bool nvs_vars_add_cert(Edk2VarStore *s, const char *name,
                               const char *vendor, const QemuUUID *owner,
@@ -700,6 +794,8 @@ static bool nvs_vars_add_cert(Edk2VarStore *s, const char *name,
 {
     g_autoptr(GByteArray) db = g_byte_array_new();
     uint8_t time[EDK2_TIME_LEN];
+    const uint8_t *old = NULL;
+    size_t old_len = 0;
     QemuUUID guid;
     Error *err = NULL;
     int i;
@@ -707,6 +803,9 @@ static bool nvs_vars_add_cert(Edk2VarStore *s, const char *name,
     qemu_uuid_parse(vendor, &guid);
     i = edk2_varstore_find(s, name, &guid);
     memcpy(time, cert->time, EDK2_TIME_LEN);
+    if (buffer_is_zero(time, EDK2_TIME_LEN)) {
+        nvs_vars_now(time);
+    }
     if (i >= 0) {
         Edk2Var *v = g_ptr_array_index(s->vars, i);
 
@@ -714,14 +813,33 @@ static bool nvs_vars_add_cert(Edk2VarStore *s, const char *name,
             memcpy(time, v->time, EDK2_TIME_LEN);
         }
         if (!replace) {
-            if (nvs_siglist_has_cert(v->data, v->len, cert->der,
-                                     cert->len)) {
-                return true;
-            }
+            old = v->data;
+            old_len = v->len;
             g_byte_array_append(db, v->data, v->len);
         }
     }
-    nvs_siglist_append(db, EDK2_CERT_X509_GUID, owner, cert->der, cert->len);
+    if (cert->esl) {
+        size_t pos = 0;
+        NvsSigList l;
+        bool bad;
+
+        while (nvs_siglist_next(cert->esl->data, cert->esl->len, &pos, &l,
+                                &bad)) {
+            if (nvs_siglist_is_x509(&l) && l.first + l.sig_size ==
+                l.start + l.len &&
+                nvs_siglist_has_cert(old, old_len, cert->esl->data +
+                                     l.first + SIGDATA_OWNER_LEN,
+                                     l.sig_size - SIGDATA_OWNER_LEN)) {
+                continue;
+            }
+            g_byte_array_append(db, cert->esl->data + l.start, l.len);
+        }
+    } else if (nvs_siglist_has_cert(old, old_len, cert->der, cert->len)) {
+        return true;
+    } else {
+        nvs_siglist_append(db, EDK2_CERT_X509_GUID, owner, cert->der,
+                           cert->len);
+    }
     if (!edk2_varstore_set(s, name, &guid, EDK2_VAR_NON_VOLATILE |
                            EDK2_VAR_BOOTSERVICE_ACCESS |
                            EDK2_VAR_RUNTIME_ACCESS |
@@ -778,13 +896,46 @@ static void nvs_certs_free(NvsCert *certs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         g_free(certs[i].der);
+        if (certs[i].esl) {
+            g_byte_array_unref(certs[i].esl);
+        }
     }
     g_free(certs);
+}
+
+/* PK, KEK, db and dbx of @from, replacing those of @s */
+static void nvs_vars_keys_from(Edk2VarStore *s, Edk2VarStore *from)
+{
+    static const struct {
+        const char *name;
+        const char *vendor;
+    } keys[] = {
+        { "PK", EDK2_GLOBAL_VARIABLE_GUID },
+        { "KEK", EDK2_GLOBAL_VARIABLE_GUID },
+        { "db", EDK2_IMAGE_SECURITY_DATABASE_GUID },
+        { "dbx", EDK2_IMAGE_SECURITY_DATABASE_GUID },
+    };
+    size_t k;
+
+    for (k = 0; k < ARRAY_SIZE(keys); k++) {
+        QemuUUID guid;
+        Edk2Var *v;
+        int i;
+
+        qemu_uuid_parse(keys[k].vendor, &guid);
+        i = edk2_varstore_find(from, keys[k].name, &guid);
+        if (i >= 0) {
+            v = g_ptr_array_index(from->vars, i);
+            edk2_varstore_set(s, v->name, &v->guid, v->attr, v->time,
+                              v->data, v->len, &error_abort);
+        }
+    }
 }
 
 static int nvs_vars_enroll(const NvsCmd *cmd, int argc, char **argv)
 {
     const char *own_values[256] = { NULL };
+    g_autoptr(Edk2VarStore) from = NULL;
     NvsOpts o = { 0 };
     NvsVars v = { 0 };
     QemuUUID owner;
@@ -797,14 +948,28 @@ static int nvs_vars_enroll(const NvsCmd *cmd, int argc, char **argv)
     nvs_operands(cmd, argc, first, 0, 0);
     nkek = o.kek ? o.kek->len : 0;
     ndb = o.db ? o.db->len : 0;
-    if (!o.pk && !nkek && !ndb && !o.secure_boot) {
-        nvs_usage_error("vars enroll: nothing to enroll (--pk, --kek, --db, "
-                        "--secure-boot)");
+    if (!o.pk && !nkek && !ndb && !o.keys_from && !o.secure_boot) {
+        nvs_usage_error("vars enroll: nothing to enroll (--keys-from, --pk, "
+                        "--kek, --db, --secure-boot)");
     }
     if (!nvs_vars_guid(o.owner ?: OVMF_ENROLL_DEFAULT_KEYS_GUID, &owner)) {
         return NVS_EXIT_ERROR;
     }
-    /* Every certificate is read before the image is opened */
+    /* Every key is read before the image is opened */
+    if (o.keys_from) {
+        g_autoptr(GByteArray) in = nvs_read_input(o.keys_from);
+        Error *err = NULL;
+
+        if (!in) {
+            return NVS_EXIT_ERROR;
+        }
+        from = edk2_varstore_parse(in->data, in->len, &err);
+        if (!from) {
+            error_reportf_err(err, "'%s' is not an edk2 variable store: ",
+                              o.keys_from);
+            return NVS_EXIT_ERROR;
+        }
+    }
     certs = g_new0(NvsCert, 1 + nkek + ndb);
     if (o.pk) {
         ok = nvs_cert_load(o.pk, &certs[n++]);
@@ -817,6 +982,9 @@ static int nvs_vars_enroll(const NvsCmd *cmd, int argc, char **argv)
     }
     if (ok && nvs_vars_open(&o, argv[first], true, false, true, &v)) {
         n = 0;
+        if (from) {
+            nvs_vars_keys_from(v.store, from);
+        }
         if (o.pk) {
             ok = nvs_vars_add_cert(v.store, "PK", EDK2_GLOBAL_VARIABLE_GUID,
                                    &owner, &certs[n++], true);
@@ -883,18 +1051,22 @@ static const NvsCmd nvs_vars_cmds[] = {
                 "For a VM that no longer boots.",
     }, {
         .name = "vars enroll", .run = nvs_vars_enroll, .writes = true,
-        .synopsis = "vars enroll [--blob NAME] [--owner GUID] [--pk FILE] "
-                    "[--kek FILE]...\n"
-                    "            [--db FILE]... [--secure-boot] IMAGE",
-        .help = "Enroll Secure Boot keys, X.509 certificates in PEM or DER, "
-                "in one commit, as\nvirt-fw-vars --set-pk, --add-kek and "
-                "--add-db do: --pk replaces the platform\nkey; --kek and "
-                "--db add to the key exchange keys and to the signature\n"
-                "database (a certificate already there is not added twice).  "
-                "Each\ncertificate is its own signature list, owned by GUID "
-                "(default: OVMF's\nEnrollDefaultKeys).  --secure-boot also "
-                "sets SecureBootEnable and clears\nCustomMode, and adds a "
-                "dbx that matches nothing if there is none.",
+        .synopsis = "vars enroll [--blob NAME] [--keys-from STORE] "
+                    "[--owner GUID] [--pk FILE]\n"
+                    "            [--kek FILE]... [--db FILE]... "
+                    "[--secure-boot] IMAGE",
+        .help = "Enroll Secure Boot keys in one commit, as virt-fw-vars "
+                "--set-pk, --add-kek\nand --add-db do.  --keys-from copies "
+                "PK, KEK, db and dbx from another\nvariable store (a flash "
+                "image).  A FILE is an X.509 certificate in PEM or\nDER, "
+                "or EFI signature lists: --pk replaces the platform key; "
+                "--kek and\n--db add to the key exchange keys and to the "
+                "signature database (a\ncertificate already there is not "
+                "added twice).  Each certificate is its own\nsignature "
+                "list, owned by GUID (default: OVMF's EnrollDefaultKeys).\n"
+                "--secure-boot also sets SecureBootEnable and clears "
+                "CustomMode, and adds a\ndbx that matches nothing if there "
+                "is none.",
     }, {
         .name = "vars export", .run = nvs_vars_export,
         .synopsis = "vars export --format ovmf-fd|json [--blob NAME] IMAGE "

@@ -213,6 +213,7 @@ enum {
     NVS_OPT_KEK,
     NVS_OPT_DB,
     NVS_OPT_OWNER,
+    NVS_OPT_KEYS_FROM,
     NVS_OPT_SECURE_BOOT,
 };
 
@@ -232,6 +233,7 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
         { "kek", required_argument, NULL, NVS_OPT_KEK },
         { "db", required_argument, NULL, NVS_OPT_DB },
         { "owner", required_argument, NULL, NVS_OPT_OWNER },
+        { "keys-from", required_argument, NULL, NVS_OPT_KEYS_FROM },
         { "secure-boot", no_argument, NULL, NVS_OPT_SECURE_BOOT },
         { NULL, 0, NULL, 0 }
     };
@@ -295,6 +297,7 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
         case NVS_OPT_KEK:
         case NVS_OPT_DB:
         case NVS_OPT_OWNER:
+        case NVS_OPT_KEYS_FROM:
         case NVS_OPT_SECURE_BOOT:
             if (strcmp(cmd->name, "vars enroll")) {
                 for (lo = long_options; lo->val != c; lo++) {
@@ -314,6 +317,8 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
                 g_ptr_array_add(*a, optarg);
             } else if (c == NVS_OPT_OWNER) {
                 o->owner = optarg;
+            } else if (c == NVS_OPT_KEYS_FROM) {
+                o->keys_from = optarg;
             } else {
                 o->secure_boot = true;
             }

@@ -31,6 +31,7 @@ typedef struct NvsOpts {
     GPtrArray *kek;
     GPtrArray *db;
     const char *owner;
+    const char *keys_from;
     bool secure_boot;
 } NvsOpts;
 

@@ -15,7 +15,8 @@
 #                     qemu-img and qemu-io write here
 #   edk2-varstore-fuzz  the UEFI variable stores of qemu-nvstore vars
 #                     (tests/unit/edk2-varstore-fuzz.c), seeded with
-#                     Debian's OVMF 2 MiB stores, and their JSON
+#                     Debian's OVMF stores cut to 8 KiB
+#                     (project/edk2-seed.py), and their JSON
 # Each target's corpus grows in build/fuzz/TARGET/corpus across runs.  Any
 # crash, leak, failed assertion or undefined behaviour stops the run with
 # a non-zero exit status and leaves the input in build/fuzz/TARGET/.
@@ -108,14 +109,15 @@ for t in "${targets[@]}"; do
         rm -rf "$W/seeds"
         mkdir -p "$W/seeds"
         for f in OVMF_VARS.fd OVMF_VARS.ms.fd; do
-            { printf '\000'; cat "/usr/share/OVMF/$f"; } >"$W/seeds/$f"
+            /usr/bin/python3 "$top/project/edk2-seed.py" \
+                "/usr/share/OVMF/$f" "$W/seeds/$f"
             /usr/bin/python3 /usr/bin/virt-fw-vars --loglevel error \
                 -i "/usr/share/OVMF/$f" --output-json "$W/seeds/$f.json.in"
             { printf '\001'; cat "$W/seeds/$f.json.in"; } \
                 >"$W/seeds/$f.json"
             rm "$W/seeds/$f.json.in"
         done
-        max_len=131073 ;;
+        max_len=20000 ;;
     *)
         echo "fuzz: unknown target $t" >&2
         exit 1 ;;

@@ -605,7 +605,9 @@ GByteArray *edk2_varstore_serialize(Edk2VarStore *s, Error **errp)
         stl_le_p(h + 40, v->len);
         guid_to_efi(h + 44, &v->guid);
         memcpy(h + VAR_HEADER_LEN, name, nsize);
-        memcpy(h + VAR_HEADER_LEN + nsize, v->data, v->len);
+        if (v->len) {
+            memcpy(h + VAR_HEADER_LEN + nsize, v->data, v->len);
+        }
         pos = ROUND_UP(pos + need, VAR_ALIGN);
         pos = MIN(pos, s->end);
     }
