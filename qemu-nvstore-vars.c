@@ -389,6 +389,7 @@ static int nvs_vars_delete_boot_entries(const NvsCmd *cmd, int argc,
                                         char **argv)
 {
     const char *own_values[256] = { NULL };
+    g_autoptr(GString) deleted = g_string_new(NULL);
     NvsOpts o = { 0 };
     QemuUUID global;
     NvsVars v = { 0 };
@@ -404,13 +405,17 @@ static int nvs_vars_delete_boot_entries(const NvsCmd *cmd, int argc,
 
             if (qemu_uuid_is_equal(&var->guid, &global) &&
                 nvs_vars_is_boot_entry(var->name)) {
-                printf("Deleted %s\n", var->name);
+                g_string_append_printf(deleted, "Deleted %s\n", var->name);
                 g_ptr_array_remove_index(v.store->vars, i);
             } else {
                 i++;
             }
         }
         ret = nvs_vars_commit(&v, NULL);
+        /* Said once they are gone */
+        if (ret == NVS_EXIT_OK) {
+            fputs(deleted->str, stdout);
+        }
     }
     nvs_vars_close(&v);
     return ret;
