@@ -93,7 +93,7 @@ if [ "$flavor" = gcc ] && [ $# -eq 0 ]; then
     set -- qemu-system-x86_64 qemu-img qemu-io qemu-nbd qemu-nvstore \
         storage-daemon/qemu-storage-daemon \
         tests/unit/test-crc32c tests/unit/test-edk2-varstore \
-        tests/unit/check-qjson \
+        tests/unit/check-qjson tests/unit/test-crypto-x509-utils \
         tests/unit/test-nvstore-dir \
         tests/unit/test-nvstore-dir-asn1 tests/unit/test-nvstore \
         tests/unit/test-crypto-der tests/unit/test-crypto-akcipher \

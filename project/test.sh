@@ -174,10 +174,10 @@ step "unit tests"
 # CRC-32C tests (crypto/der.c and util/crc32c.c are patched), the
 # AEAD API the overlay adds to crypto/, and the edk2 variable store
 # codec of qemu-nvstore vars with its hostile stores; QEMU's JSON parser
-# (qobject/json-parser.c is patched).
+# (qobject/json-parser.c is patched); crypto/x509-utils' DER conversion.
 for t in test-crc32c test-nvstore-dir test-nvstore-dir-asn1 test-nvstore \
          test-crypto-der test-crypto-akcipher test-crypto-aead \
-         test-edk2-varstore check-qjson; do
+         test-edk2-varstore check-qjson test-crypto-x509-utils; do
     run_gtest "$t"
 done
 
