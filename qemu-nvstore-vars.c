@@ -94,8 +94,8 @@ static bool nvs_vars_open(const NvsOpts *o, const char *image, bool writable,
     return true;
 }
 
-/* Write the store back into its blob (or @bytes instead), in one commit */
-static int nvs_vars_commit(NvsVars *v, GByteArray *bytes)
+/* Write the store back into its blob, in one commit */
+static int nvs_vars_commit(NvsVars *v)
 {
     g_autoptr(GByteArray) out = NULL;
     Error *err = NULL;
@@ -104,14 +104,10 @@ static int nvs_vars_commit(NvsVars *v, GByteArray *bytes)
         .type = v->type ?: NVS_VARS_TYPE,
     };
 
-    if (bytes) {
-        out = g_byte_array_ref(bytes);
-    } else {
-        out = edk2_varstore_serialize(v->store, &err);
-        if (!out) {
-            error_report_err(err);
-            return NVS_EXIT_ERROR;
-        }
+    out = edk2_varstore_serialize(v->store, &err);
+    if (!out) {
+        error_report_err(err);
+        return NVS_EXIT_ERROR;
     }
     u.data = out->data;
     u.len = out->len;
@@ -205,18 +201,27 @@ static char *nvs_vars_time_str(const uint8_t *t)
                            t[2], t[3], t[4], t[5], t[6]);
 }
 
+/* An EFI_TIME of @t, seconds since the epoch (UTC) */
+static void nvs_vars_efi_time(int64_t t, uint8_t *out)
+{
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
+
+    memset(out, 0, EDK2_TIME_LEN);
+    if (!dt) {
+        return;
+    }
+    stw_le_p(out, g_date_time_get_year(dt));
+    out[2] = g_date_time_get_month(dt);
+    out[3] = g_date_time_get_day_of_month(dt);
+    out[4] = g_date_time_get_hour(dt);
+    out[5] = g_date_time_get_minute(dt);
+    out[6] = g_date_time_get_second(dt);
+}
+
 /* The current time as an EFI_TIME (UTC) */
 static void nvs_vars_now(uint8_t *t)
 {
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-
-    memset(t, 0, EDK2_TIME_LEN);
-    stw_le_p(t, g_date_time_get_year(now));
-    t[2] = g_date_time_get_month(now);
-    t[3] = g_date_time_get_day_of_month(now);
-    t[4] = g_date_time_get_hour(now);
-    t[5] = g_date_time_get_minute(now);
-    t[6] = g_date_time_get_second(now);
+    nvs_vars_efi_time(g_get_real_time() / G_USEC_PER_SEC, t);
 }
 
 /* ---- Subcommands -------------------------------------------------------- */
@@ -332,7 +337,7 @@ static int nvs_vars_set(const NvsCmd *cmd, int argc, char **argv)
                                &err)) {
             error_report_err(err);
         } else {
-            ret = nvs_vars_commit(&v, NULL);
+            ret = nvs_vars_commit(&v);
         }
     }
     nvs_vars_close(&v);
@@ -361,7 +366,7 @@ static int nvs_vars_delete(const NvsCmd *cmd, int argc, char **argv)
             }
         }
         if (i == argc) {
-            ret = nvs_vars_commit(&v, NULL);
+            ret = nvs_vars_commit(&v);
         }
     }
     nvs_vars_close(&v);
@@ -411,7 +416,7 @@ static int nvs_vars_delete_boot_entries(const NvsCmd *cmd, int argc,
                 i++;
             }
         }
-        ret = nvs_vars_commit(&v, NULL);
+        ret = nvs_vars_commit(&v);
         /* Said once they are gone */
         if (ret == NVS_EXIT_OK) {
             fputs(deleted->str, stdout);
@@ -542,7 +547,7 @@ static int nvs_vars_import(const NvsCmd *cmd, int argc, char **argv)
             if (!edk2_varstore_from_qapi(v.store, q, &err)) {
                 error_reportf_err(err, "'%s': ", file ?: "-");
             } else {
-                ret = nvs_vars_commit(&v, NULL);
+                ret = nvs_vars_commit(&v);
             }
         }
     } else {
@@ -555,7 +560,7 @@ static int nvs_vars_import(const NvsCmd *cmd, int argc, char **argv)
 
             if (nvs_vars_open(&o, argv[first], true, true, false, &v)) {
                 v.store = store;
-                ret = nvs_vars_commit(&v, NULL);
+                ret = nvs_vars_commit(&v);
             } else {
                 edk2_varstore_free(store);
             }
@@ -577,23 +582,6 @@ static int nvs_vars_import(const NvsCmd *cmd, int argc, char **argv)
 /* EFI_SIGNATURE_LIST, and EFI_SIGNATURE_DATA's owner before the data */
 #define SIGLIST_HEADER_LEN      28
 #define SIGDATA_OWNER_LEN       16
-
-/* An EFI_TIME of @t, seconds since the epoch (UTC) */
-static void nvs_vars_efi_time(int64_t t, uint8_t *out)
-{
-    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(t);
-
-    memset(out, 0, EDK2_TIME_LEN);
-    if (!dt) {
-        return;
-    }
-    stw_le_p(out, g_date_time_get_year(dt));
-    out[2] = g_date_time_get_month(dt);
-    out[3] = g_date_time_get_day_of_month(dt);
-    out[4] = g_date_time_get_hour(dt);
-    out[5] = g_date_time_get_minute(dt);
-    out[6] = g_date_time_get_second(dt);
-}
 
 /* Compare two EFI_TIMEs (year, month, day, hour, minute, second) */
 static int nvs_vars_efi_time_cmp(const uint8_t *a, const uint8_t *b)
@@ -1007,7 +995,7 @@ static int nvs_vars_enroll(const NvsCmd *cmd, int argc, char **argv)
             nvs_vars_secure_boot(v.store);
         }
         if (ok) {
-            ret = nvs_vars_commit(&v, NULL);
+            ret = nvs_vars_commit(&v);
         }
     }
     nvs_certs_free(certs, 1 + nkek + ndb);

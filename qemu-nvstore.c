@@ -217,6 +217,16 @@ enum {
     NVS_OPT_SECURE_BOOT,
 };
 
+/* Long option @c of @options is not one of @cmd's */
+static void G_NORETURN nvs_not_an_option(const NvsCmd *cmd,
+                                         const struct option *options, int c)
+{
+    while (options->val != c) {
+        options++;
+    }
+    nvs_usage_error("%s: unknown option '--%s'", cmd->name, options->name);
+}
+
 int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
               const char **own_values, GPtrArray *repeated, NvsOpts *o)
 {
@@ -238,7 +248,6 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
         { NULL, 0, NULL, 0 }
     };
     g_autofree char *shortopts = g_strdup_printf(":hf:U%s", own);
-    const struct option *lo;
     int c;
 
     while ((c = getopt_long(argc, argv, shortopts, long_options,
@@ -281,11 +290,7 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
         case NVS_OPT_BLOB:
         case NVS_OPT_FORMAT:
             if (strncmp(cmd->name, "vars ", 5)) {
-                for (lo = long_options; lo->val != c; lo++) {
-                    /* the option's name */
-                }
-                nvs_usage_error("%s: unknown option '--%s'", cmd->name,
-                                lo->name);
+                nvs_not_an_option(cmd, long_options, c);
             }
             if (c == NVS_OPT_BLOB) {
                 o->blob = optarg;
@@ -300,11 +305,7 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
         case NVS_OPT_KEYS_FROM:
         case NVS_OPT_SECURE_BOOT:
             if (strcmp(cmd->name, "vars enroll")) {
-                for (lo = long_options; lo->val != c; lo++) {
-                    /* the option's name */
-                }
-                nvs_usage_error("%s: unknown option '--%s'", cmd->name,
-                                lo->name);
+                nvs_not_an_option(cmd, long_options, c);
             }
             if (c == NVS_OPT_PK) {
                 o->pk = optarg;

@@ -628,15 +628,10 @@ static bool time_is_zero(const uint8_t *time)
     return buffer_is_zero(time, EDK2_TIME_LEN);
 }
 
+/* @len octets at @p as lowercase hexadecimal digits, as the JSON has it */
 static char *to_hex(const uint8_t *p, size_t len)
 {
-    GString *hex = g_string_sized_new(2 * len + 1);
-    size_t k;
-
-    for (k = 0; k < len; k++) {
-        g_string_append_printf(hex, "%02x", p[k]);
-    }
-    return g_string_free(hex, false);
+    return g_string_free(qemu_hexdump_line(NULL, p, len, 0, 0), false);
 }
 
 UefiVarStore *edk2_varstore_to_qapi(Edk2VarStore *s)
