@@ -7,7 +7,7 @@
 #   project/fuzz.sh [RUNS [TARGET...]]
 #
 # RUNS executions of each target (default 20000, the test command's
-# smoke run).  Targets (default both):
+# smoke run).  Targets (default all):
 #   nvstore-dir-fuzz  the directory decoder (tests/unit/nvstore-dir-fuzz.c),
 #                     seeded with every vector of tests/unit/test-nvstore-dir.c
 #   nvstore-fuzz      the block driver, from an image in memory
@@ -17,6 +17,9 @@
 #                     (tests/unit/edk2-varstore-fuzz.c), seeded with
 #                     Debian's OVMF stores cut to 8 KiB
 #                     (project/edk2-seed.py), and their JSON
+#   swtpm-state-fuzz  swtpm's state files that qemu-nvstore tpm import
+#                     reads (tests/unit/swtpm-state-fuzz.c), seeded with
+#                     the vectors of tests/unit/test-swtpm-state.c
 # Each target's corpus grows in build/fuzz/TARGET/corpus across runs.  Any
 # crash, leak, failed assertion or undefined behaviour stops the run with
 # a non-zero exit status and leaves the input in build/fuzz/TARGET/.
@@ -28,11 +31,11 @@ RUNS=${1:-20000}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(nvstore-dir-fuzz nvstore-fuzz \
-                                     edk2-varstore-fuzz)
+                                     edk2-varstore-fuzz swtpm-state-fuzz)
 
 "$top/project/build.sh" clang "${targets[@]/#/tests/unit/}" >/dev/null
-"$top/project/build.sh" gcc tests/unit/test-nvstore-dir qemu-img qemu-io \
-    >/dev/null
+"$top/project/build.sh" gcc tests/unit/test-nvstore-dir \
+    tests/unit/test-swtpm-state qemu-img qemu-io >/dev/null
 
 # The seeds of the driver target: a control byte (bit 0: fix the
 # checksums; bit 1: open with the key, see nvstore-fuzz.c) and an image
@@ -118,6 +121,12 @@ for t in "${targets[@]}"; do
             rm "$W/seeds/$f.json.in"
         done
         max_len=20000 ;;
+    swtpm-state-fuzz)
+        rm -rf "$W/seeds"
+        mkdir -p "$W/seeds"
+        SWTPM_STATE_CORPUS=$W/seeds "$B/gcc/tests/unit/test-swtpm-state" \
+            >/dev/null
+        max_len=4096 ;;
     *)
         echo "fuzz: unknown target $t" >&2
         exit 1 ;;
