@@ -1083,20 +1083,5 @@ static const NvsCmd nvs_vars_cmds[] = {
 
 int nvs_cmd_vars(const NvsCmd *cmd, int argc, char **argv)
 {
-    const NvsCmd *c;
-
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: qemu-nvstore %s\n\n%s\n\nSubcommands:\n",
-               cmd->synopsis, cmd->help);
-        for (c = nvs_vars_cmds; c->name; c++) {
-            printf("  %s\n", c->synopsis);
-        }
-        return argc < 2 ? NVS_EXIT_ERROR : NVS_EXIT_OK;
-    }
-    for (c = nvs_vars_cmds; c->name; c++) {
-        if (!strcmp(argv[1], c->name + strlen("vars "))) {
-            return c->run(c, argc - 1, argv + 1);
-        }
-    }
-    nvs_usage_error("vars: unknown subcommand '%s'", argv[1]);
+    return nvs_run_subcommand(cmd, nvs_vars_cmds, argc, argv);
 }

@@ -215,6 +215,11 @@ enum {
     NVS_OPT_OWNER,
     NVS_OPT_KEYS_FROM,
     NVS_OPT_SECURE_BOOT,
+    NVS_OPT_PCR_BANKS,
+    NVS_OPT_CA_CERT,
+    NVS_OPT_CA_KEY,
+    NVS_OPT_LOCK_NVRAM,
+    NVS_OPT_OVERWRITE,
 };
 
 /* Long option @c of @options is not one of @cmd's */
@@ -245,6 +250,11 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
         { "owner", required_argument, NULL, NVS_OPT_OWNER },
         { "keys-from", required_argument, NULL, NVS_OPT_KEYS_FROM },
         { "secure-boot", no_argument, NULL, NVS_OPT_SECURE_BOOT },
+        { "pcr-banks", required_argument, NULL, NVS_OPT_PCR_BANKS },
+        { "ca-cert", required_argument, NULL, NVS_OPT_CA_CERT },
+        { "ca-key", required_argument, NULL, NVS_OPT_CA_KEY },
+        { "lock-nvram", no_argument, NULL, NVS_OPT_LOCK_NVRAM },
+        { "overwrite", no_argument, NULL, NVS_OPT_OVERWRITE },
         { NULL, 0, NULL, 0 }
     };
     g_autofree char *shortopts = g_strdup_printf(":hf:U%s", own);
@@ -288,14 +298,37 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
             }
             break;
         case NVS_OPT_BLOB:
-        case NVS_OPT_FORMAT:
             if (strncmp(cmd->name, "vars ", 5)) {
                 nvs_not_an_option(cmd, long_options, c);
             }
-            if (c == NVS_OPT_BLOB) {
-                o->blob = optarg;
+            o->blob = optarg;
+            break;
+        case NVS_OPT_FORMAT:
+            if (strncmp(cmd->name, "vars ", 5) &&
+                strcmp(cmd->name, "tpm export") &&
+                strcmp(cmd->name, "tpm import")) {
+                nvs_not_an_option(cmd, long_options, c);
+            }
+            o->format = optarg;
+            break;
+        case NVS_OPT_PCR_BANKS:
+        case NVS_OPT_CA_CERT:
+        case NVS_OPT_CA_KEY:
+        case NVS_OPT_LOCK_NVRAM:
+        case NVS_OPT_OVERWRITE:
+            if (strcmp(cmd->name, "tpm setup")) {
+                nvs_not_an_option(cmd, long_options, c);
+            }
+            if (c == NVS_OPT_PCR_BANKS) {
+                o->pcr_banks = optarg;
+            } else if (c == NVS_OPT_CA_CERT) {
+                o->ca_cert = optarg;
+            } else if (c == NVS_OPT_CA_KEY) {
+                o->ca_key = optarg;
+            } else if (c == NVS_OPT_LOCK_NVRAM) {
+                o->lock_nvram = true;
             } else {
-                o->format = optarg;
+                o->overwrite = true;
             }
             break;
         case NVS_OPT_PK:
@@ -744,6 +777,28 @@ static int nvs_cmd_change(const NvsCmd *cmd, int argc, char **argv)
     return ret;
 }
 
+int nvs_run_subcommand(const NvsCmd *cmd, const NvsCmd *subcmds, int argc,
+                       char **argv)
+{
+    size_t prefix = strlen(cmd->name) + 1;
+    const NvsCmd *c;
+
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: qemu-nvstore %s\n\n%s\n\nSubcommands:\n",
+               cmd->synopsis, cmd->help);
+        for (c = subcmds; c->name; c++) {
+            printf("  %s\n", c->synopsis);
+        }
+        return argc < 2 ? NVS_EXIT_ERROR : NVS_EXIT_OK;
+    }
+    for (c = subcmds; c->name; c++) {
+        if (!strcmp(argv[1], c->name + prefix)) {
+            return c->run(c, argc - 1, argv + 1);
+        }
+    }
+    nvs_usage_error("%s: unknown subcommand '%s'", cmd->name, argv[1]);
+}
+
 static const NvsCmd nvs_cmds[] = {
     {
         .name = "list", .run = nvs_cmd_list,
@@ -793,6 +848,13 @@ static const NvsCmd nvs_cmds[] = {
         .help = "The UEFI variables of the edk2 variable store in a blob "
                 "(default: uefi-vars).\n'qemu-nvstore vars --help' lists "
                 "the subcommands.",
+    }, {
+        .name = "tpm", .run = nvs_cmd_tpm,
+        .synopsis = "tpm SUBCOMMAND [OPTIONS] IMAGE [OPERANDS]",
+        .help = "The state of the TPM that -tpmdev libtpms keeps in the "
+                "image: inspect it,\nmove it to and from swtpm, reset or "
+                "provision it.  'qemu-nvstore tpm --help'\nlists the "
+                "subcommands.",
     },
     { NULL }
 };

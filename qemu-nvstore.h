@@ -33,6 +33,12 @@ typedef struct NvsOpts {
     const char *owner;
     const char *keys_from;
     bool secure_boot;
+    /* tpm setup */
+    const char *pcr_banks;
+    const char *ca_cert;
+    const char *ca_key;
+    bool lock_nvram;
+    bool overwrite;
 } NvsOpts;
 
 typedef struct NvsCmd {
@@ -74,7 +80,19 @@ bool nvs_write_output(const char *path, const uint8_t *data, size_t len);
 /* Print @obj as JSON, pretty */
 void nvs_print_json(QObject *obj);
 
+/*
+ * Run the subcommand of @cmd (a command with subcommands, such as
+ * "vars") that argv[1] names, one of @subcmds (named "CMD SUBCMD",
+ * terminated by an entry whose name is NULL); with --help or none, list
+ * them
+ */
+int nvs_run_subcommand(const NvsCmd *cmd, const NvsCmd *subcmds, int argc,
+                       char **argv);
+
 /* The vars commands (qemu-nvstore-vars.c) */
 int nvs_cmd_vars(const NvsCmd *cmd, int argc, char **argv);
+
+/* The tpm commands (qemu-nvstore-tpm.c) */
+int nvs_cmd_tpm(const NvsCmd *cmd, int argc, char **argv);
 
 #endif /* QEMU_NVSTORE_H */
