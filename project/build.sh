@@ -94,6 +94,7 @@ if [ "$flavor" = gcc ] && [ $# -eq 0 ]; then
         storage-daemon/qemu-storage-daemon \
         tests/unit/test-crc32c tests/unit/test-edk2-varstore \
         tests/unit/check-qjson tests/unit/test-crypto-x509-utils \
+        tests/unit/test-swtpm-state tests/unit/test-crypto-tpm-ek-cert \
         tests/unit/test-nvstore-dir \
         tests/unit/test-nvstore-dir-asn1 tests/unit/test-nvstore \
         tests/unit/test-crypto-der tests/unit/test-crypto-akcipher \

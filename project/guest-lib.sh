@@ -8,7 +8,8 @@
 #                       tests), as DIR/kernel; sets $vmlinuz and $kmod
 #                       (its modules directory)
 #   guest_root DIR      makes DIR an initramfs root with busybox, tpm2
-#                       (tpm2_nvdefine, nvwrite, nvread, getrandom) and
+#                       (tpm2_nvdefine, nvwrite, nvread, getrandom, getcap,
+#                       createprimary, evictcontrol, readpublic) and
 #                       the libraries they load
 #   guest_prepare       a new work directory $W with the kernel and the
 #                       root $R, whose /init starts with the mounts every
@@ -49,7 +50,8 @@ guest_root() {
     mkdir -p "$r"/{bin,dev,proc,sys,tmp,etc}
     cp /bin/busybox "$r/bin/busybox"
     cp /usr/bin/tpm2 "$r/bin/tpm2"
-    for t in nvdefine nvwrite nvread getrandom; do
+    for t in nvdefine nvwrite nvread getrandom getcap createprimary \
+             evictcontrol readpublic; do
         ln -s tpm2 "$r/bin/tpm2_$t"
     done
     # tpm2-tools loads its TCTI (libtss2-tcti-device) with dlopen()

@@ -77,10 +77,11 @@ fi
 SAN_TARGETS=(qemu-img qemu-io qemu-nvstore tests/unit/test-nvstore
              tests/unit/test-nvstore-dir tests/unit/test-crc32c
              tests/unit/test-edk2-varstore tests/unit/check-qjson
+             tests/unit/test-swtpm-state
              tests/unit/test-crypto-aead qemu-system-x86_64
              tests/qtest/tpm-libtpms-test
              tests/unit/nvstore-dir-fuzz tests/unit/nvstore-fuzz
-             tests/unit/edk2-varstore-fuzz)
+             tests/unit/edk2-varstore-fuzz tests/unit/swtpm-state-fuzz)
 BG_TIMEOUT=${NVSTORE_BG_BUILD_TIMEOUT:-3600}
 step "builds in the background: clang, nettle, gcrypt"
 rm -f "$LOG"/bg-*.rc
@@ -174,10 +175,13 @@ step "unit tests"
 # CRC-32C tests (crypto/der.c and util/crc32c.c are patched), the
 # AEAD API the overlay adds to crypto/, and the edk2 variable store
 # codec of qemu-nvstore vars with its hostile stores; QEMU's JSON parser
-# (qobject/json-parser.c is patched); crypto/x509-utils' DER conversion.
+# (qobject/json-parser.c is patched); crypto/x509-utils' DER conversion;
+# swtpm's state formats that qemu-nvstore tpm reads and writes, and the
+# EK certificates it writes (crypto/tpm-ek-cert.c).
 for t in test-crc32c test-nvstore-dir test-nvstore-dir-asn1 test-nvstore \
          test-crypto-der test-crypto-akcipher test-crypto-aead \
-         test-edk2-varstore check-qjson test-crypto-x509-utils; do
+         test-edk2-varstore check-qjson test-crypto-x509-utils \
+         test-swtpm-state test-crypto-tpm-ek-cert; do
     run_gtest "$t"
 done
 
@@ -199,7 +203,10 @@ done
 step "a real guest on the libtpms TPM"
 # Debian's cloud kernel, busybox and tpm2-tools, under TCG: an NV index
 # written in one boot is read back in the next, through tpm-tis and
-# tpm-crb (about 20 s each)
+# tpm-crb; qemu-nvstore tpm info lists what tpm2_getcap listed in the
+# guest; the state goes to swtpm and back (tpm export, import); tpm
+# setup's EK certificate, read in the guest, verifies against the test
+# CA (four boots, about 20 s in all, for each front end)
 for front in tis crb; do
     if "$top/project/guest-tpm.sh" "$front" >"$LOG/guest-$front.log" 2>&1; then
         t_pass "guest: $(tail -n 1 "$LOG/guest-$front.log" | sed 's/^guest-tpm: PASS //')"
@@ -370,11 +377,11 @@ else
     t_fail "build: clang (see $LOG/build-clang.log)"
 fi
 
-step "fuzz smoke runs: the directory decoder, the driver, the UEFI stores"
+step "fuzz smoke runs: the directory decoder, the driver, the UEFI stores, swtpm's state"
 # fuzz.sh builds its targets in build/clang: not while the sanitizer
 # build, which makes them, is still running there
 bg_result sanitizers >/dev/null
-for t in nvstore-dir-fuzz nvstore-fuzz edk2-varstore-fuzz; do
+for t in nvstore-dir-fuzz nvstore-fuzz edk2-varstore-fuzz swtpm-state-fuzz; do
     if "$top/project/fuzz.sh" 20000 $t >"$LOG/fuzz-$t.log" 2>&1; then
         t_pass "fuzz: $t, 20000 runs, ASan+UBSan, no finding"
     else
@@ -415,7 +422,7 @@ if [ "$(bg_result sanitizers)" = 0 ]; then
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$SAN/log
     export LSAN_OPTIONS=suppressions=$top/project/lsan-suppressions.txt
     for t in test-crc32c test-crypto-aead test-nvstore-dir test-nvstore \
-             test-edk2-varstore check-qjson; do
+             test-edk2-varstore check-qjson test-swtpm-state; do
         NVSTORE_CRASH_ITERATIONS=200 run_gtest "$t" unit clang
     done
     QEMU_PROG=$B/gcc/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
@@ -423,7 +430,7 @@ if [ "$(bg_result sanitizers)" = 0 ]; then
         run_iotests nvstore-asan -nvstore nvstore-basic nvstore-children \
             nvstore-snapshot nvstore-faults nvstore-corrupt nvstore-hostile \
             nvstore-salvage nvstore-modes nvstore-encrypt-spec nvstore-tool \
-            nvstore-vars
+            nvstore-vars nvstore-tpm
     QTEST_QEMU_BINARY=$B/clang/qemu-system-x86_64 \
     QTEST_QEMU_IMG=$B/gcc/qemu-img run_gtest tpm-libtpms-test qtest clang
     QEMU_PROG=$B/clang/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
