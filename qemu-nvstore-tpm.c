@@ -41,6 +41,8 @@
 #define NVS_EK_ECC_HANDLE       0x81010002
 #define NVS_EK_RSA_CERT_INDEX   0x01c00002
 #define NVS_EK_ECC_CERT_INDEX   0x01c0000a
+/* And the platform certificate's, where swtpm_setup writes it */
+#define NVS_PLATFORM_CERT_INDEX 0x01c08000
 
 /* What swtpm_setup defines the EK certificates' indices with */
 #define NVS_EK_CERT_NV_ATTRS \
@@ -997,21 +999,49 @@ static const NvsTpmEK nvs_tpm_eks[] = {
       NVS_EK_ECC_CERT_INDEX },
 };
 
-/* The CA that signs the EK certificates: its files' contents */
+/*
+ * The CA that signs the EK certificates (its files' contents), and what
+ * else setup's options ask of the certificates
+ */
 typedef struct NvsTpmCA {
     GByteArray *cert;
     GByteArray *key;
+    /* Write-lock their NV indices */
+    bool lock;
+    /* The platform certificate's manufacturer, model, version; or NULL */
+    char **platform;
 } NvsTpmCA;
 
 #ifdef CONFIG_GNUTLS
+/* Write certificate @der to NV index @index as swtpm_setup writes it */
+static bool nvs_tpm_write_cert(NvsTpm2 *t, uint32_t index, const char *what,
+                               const uint8_t *der, size_t len, bool lock,
+                               Error **errp)
+{
+    if (!nvs_tpm2_nv_define_write(t, index,
+                                  NVS_EK_CERT_NV_ATTRS |
+                                  (lock ? TPMA_NV_WRITEDEFINE : 0),
+                                  der, len, errp)) {
+        return false;
+    }
+    if (lock && !nvs_tpm2_nv_write_lock(t, index, errp)) {
+        return false;
+    }
+    printf("%s in NV index 0x%08x, %zu bytes%s\n", what, index, len,
+           lock ? ", write-locked" : "");
+    return true;
+}
+
 /*
  * Sign the certificate of EK @ek (public area @pub) with @ca and write it
- * to its NV index, write-locked if @lock
+ * to its NV index; and for the RSA EK, the platform certificate if @ca
+ * asks for one
  */
 static bool nvs_tpm_ek_cert(NvsTpm2 *t, const NvsTpmEK *ek,
                             const NvsTpm2Public *pub, const NvsTpmCA *ca,
-                            bool lock, Error **errp)
+                            Error **errp)
 {
+    g_autofree char *what = NULL;
     g_autofree char *version = NULL;
     g_autofree uint8_t *der = NULL;
     uint32_t level, revision, fw;
@@ -1047,21 +1077,24 @@ static bool nvs_tpm_ek_cert(NvsTpm2 *t, const NvsTpmEK *ek,
         c.rsa_n = g_bytes_get_data(pub->rsa_n, &c.rsa_n_len);
         c.rsa_e = pub->rsa_e ?: 65537;
     }
-    if (qcrypto_tpm_ek_cert_create(&c, &der, &der_len, errp) < 0) {
+    what = g_strdup_printf("EK certificate (%s)", ek->what);
+    if (qcrypto_tpm_ek_cert_create(&c, &der, &der_len, errp) < 0 ||
+        !nvs_tpm_write_cert(t, ek->cert_index, what, der, der_len, ca->lock,
+                            errp)) {
         return false;
     }
-    if (!nvs_tpm2_nv_define_write(t, ek->cert_index,
-                                  NVS_EK_CERT_NV_ATTRS |
-                                  (lock ? TPMA_NV_WRITEDEFINE : 0),
-                                  der, der_len, errp)) {
-        return false;
+    if (ek->alg != TPM2_ALG_RSA || !ca->platform) {
+        return true;
     }
-    if (lock && !nvs_tpm2_nv_write_lock(t, ek->cert_index, errp)) {
-        return false;
-    }
-    printf("EK certificate (%s, %zu bytes) in NV index 0x%08x%s\n",
-           ek->what, der_len, ek->cert_index, lock ? ", write-locked" : "");
-    return true;
+    g_clear_pointer(&der, g_free);
+    c.platform = true;
+    c.platform_manufacturer = ca->platform[0];
+    c.platform_model = ca->platform[1];
+    c.platform_version = ca->platform[2];
+    return qcrypto_tpm_ek_cert_create(&c, &der, &der_len, errp) == 0 &&
+           nvs_tpm_write_cert(t, NVS_PLATFORM_CERT_INDEX,
+                              "Platform certificate", der, der_len,
+                              ca->lock, errp);
 }
 #endif
 
@@ -1070,7 +1103,7 @@ static bool nvs_tpm_ek_cert(NvsTpm2 *t, const NvsTpmEK *ek,
  * @ca, its PCR banks (@banks, @nb_banks of them).  Returns its permanent
  * state.
  */
-static GBytes *nvs_tpm_manufacture(const NvsTpmCA *ca, bool lock,
+static GBytes *nvs_tpm_manufacture(const NvsTpmCA *ca,
                                    const uint16_t *banks, size_t nb_banks,
                                    Error **errp)
 {
@@ -1095,7 +1128,7 @@ static GBytes *nvs_tpm_manufacture(const NvsTpmCA *ca, bool lock,
         ok = true;
 #ifdef CONFIG_GNUTLS
         if (ca->cert) {
-            ok = nvs_tpm_ek_cert(t, ek, &pub, ca, lock, errp);
+            ok = nvs_tpm_ek_cert(t, ek, &pub, ca, errp);
         }
 #endif
         nvs_tpm2_public_clear(&pub);
@@ -1162,6 +1195,15 @@ static int nvs_tpm_setup(const NvsCmd *cmd, int argc, char **argv)
         nvs_usage_error("tpm setup: --lock-nvram locks the EK certificates' "
                         "indices; it needs --ca-cert and --ca-key");
     }
+    if (o.platform_cert) {
+        ca.platform = g_strsplit(o.platform_cert, ",", 3);
+        if (!o.ca_cert || g_strv_length(ca.platform) != 3 ||
+            !*ca.platform[0] || !*ca.platform[1] || !*ca.platform[2]) {
+            nvs_usage_error("tpm setup: --platform-cert takes "
+                            "MANUFACTURER,MODEL,VERSION, and needs "
+                            "--ca-cert and --ca-key");
+        }
+    }
 #ifndef CONFIG_GNUTLS
     if (o.ca_cert) {
         error_report("Built without GnuTLS: no EK certificates");
@@ -1206,8 +1248,9 @@ static int nvs_tpm_setup(const NvsCmd *cmd, int argc, char **argv)
                      "replaces it", nvs_tpm_version_str(s.prefix));
         goto out;
     }
-    states[SWTPM_STATE_PERMALL] = nvs_tpm_manufacture(&ca, o.lock_nvram,
-                                                      banks, nb_banks, &err);
+    ca.lock = o.lock_nvram;
+    states[SWTPM_STATE_PERMALL] = nvs_tpm_manufacture(&ca, banks, nb_banks,
+                                                      &err);
     if (!states[SWTPM_STATE_PERMALL]) {
         error_reportf_err(err, "tpm setup: ");
         goto out;
@@ -1226,6 +1269,7 @@ out:
     if (ca.key) {
         g_byte_array_unref(ca.key);
     }
+    g_strfreev(ca.platform);
     if (s.names) {
         nvs_tpm_state_clear(&s);
     }
@@ -1272,16 +1316,19 @@ static const NvsCmd nvs_tpm_cmds[] = {
         .name = "tpm setup", .run = nvs_tpm_setup, .writes = true,
         .synopsis = "tpm setup [--pcr-banks BANK[,BANK...]] "
                     "[--ca-cert FILE --ca-key FILE]\n"
-                    "            [--lock-nvram] [--overwrite] IMAGE",
+                    "            [--platform-cert MANUFACTURER,MODEL,VERSION] "
+                    "[--lock-nvram]\n"
+                    "            [--overwrite] IMAGE",
         .help = "Manufacture a new TPM 2.0, as swtpm_setup does: an RSA "
                 "2048 EK at persistent\nhandle 0x81010001 and an ECC NIST "
                 "P-256 EK at 0x81010002 (the TCG default\ntemplates), the "
                 "PCR banks of --pcr-banks (default: sha256) allocated.  "
                 "With\n--ca-cert and --ca-key (PEM or DER), EK "
                 "certificates signed by that CA in\nNV indices 0x01c00002 "
-                "and 0x01c0000a; --lock-nvram write-locks them for\ngood.  "
-                "--overwrite replaces a TPM state that the image holds.  "
-                "One commit.",
+                "and 0x01c0000a, and with --platform-cert a platform\n"
+                "certificate in 0x01c08000; --lock-nvram write-locks them "
+                "for good.\n--overwrite replaces a TPM state that the image "
+                "holds.  One commit.",
 #endif
     },
     { NULL }

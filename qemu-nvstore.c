@@ -218,6 +218,7 @@ enum {
     NVS_OPT_PCR_BANKS,
     NVS_OPT_CA_CERT,
     NVS_OPT_CA_KEY,
+    NVS_OPT_PLATFORM_CERT,
     NVS_OPT_LOCK_NVRAM,
     NVS_OPT_OVERWRITE,
 };
@@ -253,6 +254,7 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
         { "pcr-banks", required_argument, NULL, NVS_OPT_PCR_BANKS },
         { "ca-cert", required_argument, NULL, NVS_OPT_CA_CERT },
         { "ca-key", required_argument, NULL, NVS_OPT_CA_KEY },
+        { "platform-cert", required_argument, NULL, NVS_OPT_PLATFORM_CERT },
         { "lock-nvram", no_argument, NULL, NVS_OPT_LOCK_NVRAM },
         { "overwrite", no_argument, NULL, NVS_OPT_OVERWRITE },
         { NULL, 0, NULL, 0 }
@@ -314,6 +316,7 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
         case NVS_OPT_PCR_BANKS:
         case NVS_OPT_CA_CERT:
         case NVS_OPT_CA_KEY:
+        case NVS_OPT_PLATFORM_CERT:
         case NVS_OPT_LOCK_NVRAM:
         case NVS_OPT_OVERWRITE:
             if (strcmp(cmd->name, "tpm setup")) {
@@ -325,6 +328,8 @@ int nvs_parse(const NvsCmd *cmd, int argc, char **argv, const char *own,
                 o->ca_cert = optarg;
             } else if (c == NVS_OPT_CA_KEY) {
                 o->ca_key = optarg;
+            } else if (c == NVS_OPT_PLATFORM_CERT) {
+                o->platform_cert = optarg;
             } else if (c == NVS_OPT_LOCK_NVRAM) {
                 o->lock_nvram = true;
             } else {

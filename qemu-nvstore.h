@@ -37,6 +37,7 @@ typedef struct NvsOpts {
     const char *pcr_banks;
     const char *ca_cert;
     const char *ca_key;
+    const char *platform_cert;
     bool lock_nvram;
     bool overwrite;
 } NvsOpts;

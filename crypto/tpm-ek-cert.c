@@ -22,8 +22,20 @@ static const uint8_t tcg_at_tpm_model[] = { 0x67, 0x81, 0x05, 2, 2 };
 static const uint8_t tcg_at_tpm_version[] = { 0x67, 0x81, 0x05, 2, 3 };
 /* tcg-at-tpmSpecification: 2.23.133.2.16 */
 static const uint8_t tcg_at_tpm_specification[] = { 0x67, 0x81, 0x05, 2, 16 };
-/* tcg-kp-EKCertificate: 2.23.133.8.1 */
+/*
+ * tcg-at-platformManufacturerStr, -platformModel, -platformVersion:
+ * 2.23.133.5.1.1, .4, .5
+ */
+static const uint8_t tcg_at_platform_manufacturer[] = {
+    0x67, 0x81, 0x05, 5, 1, 1
+};
+static const uint8_t tcg_at_platform_model[] = { 0x67, 0x81, 0x05, 5, 1, 4 };
+static const uint8_t tcg_at_platform_version[] = {
+    0x67, 0x81, 0x05, 5, 1, 5
+};
+/* tcg-kp-EKCertificate, tcg-kp-PlatformCertificate: 2.23.133.8.1, .2 */
 #define TCG_KP_EK_CERTIFICATE   "2.23.133.8.1"
+#define TCG_KP_PLATFORM_CERTIFICATE "2.23.133.8.2"
 #define OID_SUBJECT_ALT_NAME    "2.5.29.17"
 #define OID_SUBJECT_DIR_ATTRS   "2.5.29.9"
 
@@ -68,9 +80,10 @@ static void encode_rdn(QCryptoEncodeContext *ctx, const uint8_t *oid,
 
 /*
  * SubjectAltName: GeneralNames { directoryName [4] EXPLICIT Name {
- * manufacturer, model, version } }
+ * manufacturer, model, version } }, the TPM's or, with @platform, the
+ * platform's
  */
-static GByteArray *encode_san(const QCryptoTPMEKCert *ek)
+static GByteArray *encode_san(const QCryptoTPMEKCert *ek, bool platform)
 {
     QCryptoEncodeContext *ctx = qcrypto_der_encode_ctx_new();
     g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(
@@ -81,12 +94,23 @@ static GByteArray *encode_san(const QCryptoTPMEKCert *ek)
     size_t hlen;
 
     qcrypto_der_encode_seq_begin(ctx);
-    encode_rdn(ctx, tcg_at_tpm_manufacturer,
-               sizeof(tcg_at_tpm_manufacturer), ek->manufacturer, keep);
-    encode_rdn(ctx, tcg_at_tpm_model, sizeof(tcg_at_tpm_model), ek->model,
-               keep);
-    encode_rdn(ctx, tcg_at_tpm_version, sizeof(tcg_at_tpm_version),
-               ek->version, keep);
+    if (platform) {
+        encode_rdn(ctx, tcg_at_platform_manufacturer,
+                   sizeof(tcg_at_platform_manufacturer),
+                   ek->platform_manufacturer, keep);
+        encode_rdn(ctx, tcg_at_platform_model, sizeof(tcg_at_platform_model),
+                   ek->platform_model, keep);
+        encode_rdn(ctx, tcg_at_platform_version,
+                   sizeof(tcg_at_platform_version), ek->platform_version,
+                   keep);
+    } else {
+        encode_rdn(ctx, tcg_at_tpm_manufacturer,
+                   sizeof(tcg_at_tpm_manufacturer), ek->manufacturer, keep);
+        encode_rdn(ctx, tcg_at_tpm_model, sizeof(tcg_at_tpm_model),
+                   ek->model, keep);
+        encode_rdn(ctx, tcg_at_tpm_version, sizeof(tcg_at_tpm_version),
+                   ek->version, keep);
+    }
     qcrypto_der_encode_seq_end(ctx);
     name = der_take(ctx);
 
@@ -243,6 +267,140 @@ int qcrypto_tpm_ek_ca_check(const uint8_t *cert, size_t cert_len,
     return ret;
 }
 
+/* Version, serial number, validity, subject and key */
+static int set_fields(gnutls_x509_crt_t crt, gnutls_pubkey_t pub,
+                      Error **errp)
+{
+    uint8_t serial[16];
+    int err;
+
+    /* Positive, and no leading zero octet */
+    if (qcrypto_random_bytes(serial, sizeof(serial), errp) < 0) {
+        return -1;
+    }
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+
+    err = gnutls_x509_crt_set_version(crt, 3);
+    if (err < 0) {
+        return gnutls_fail(err, "version", errp);
+    }
+    err = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial));
+    if (err < 0) {
+        return gnutls_fail(err, "serial number", errp);
+    }
+    err = gnutls_x509_crt_set_activation_time(crt, time(NULL));
+    if (err >= 0) {
+        /* (time_t)-1: 99991231235959Z, no well-defined expiration */
+        err = gnutls_x509_crt_set_expiration_time(crt, (time_t)-1);
+    }
+    if (err < 0) {
+        return gnutls_fail(err, "validity", errp);
+    }
+    err = gnutls_x509_crt_set_dn(crt, EK_CERT_SUBJECT, NULL);
+    if (err < 0) {
+        return gnutls_fail(err, "subject", errp);
+    }
+    err = gnutls_x509_crt_set_pubkey(crt, pub);
+    if (err < 0) {
+        return gnutls_fail(err, "subject public key", errp);
+    }
+    return 0;
+}
+
+static int set_ext(gnutls_x509_crt_t crt, const char *oid, GByteArray *val,
+                   bool critical, const char *what, Error **errp)
+{
+    int err = gnutls_x509_crt_set_extension_by_oid(crt, oid, val->data,
+                                                   val->len, critical);
+
+    return err < 0 ? gnutls_fail(err, what, errp) : 0;
+}
+
+/* The CA's key identifier */
+static int set_aki(gnutls_x509_crt_t crt, gnutls_x509_crt_t ca, Error **errp)
+{
+    uint8_t id[64];
+    size_t id_len = sizeof(id);
+    unsigned int critical;
+    int err;
+
+    err = gnutls_x509_crt_get_subject_key_id(ca, id, &id_len, &critical);
+    if (err < 0) {
+        /* A CA certificate without one: the key's SHA-1 identifier */
+        id_len = sizeof(id);
+        err = gnutls_x509_crt_get_key_id(ca, GNUTLS_KEYID_USE_SHA1, id,
+                                         &id_len);
+    }
+    if (err >= 0) {
+        err = gnutls_x509_crt_set_authority_key_id(crt, id, id_len);
+    }
+    return err < 0 ? gnutls_fail(err, "authority key identifier", errp) : 0;
+}
+
+/* The extensions of an EK certificate, in the order swtpm_cert writes them */
+static int set_ek_extensions(gnutls_x509_crt_t crt, gnutls_x509_crt_t ca,
+                             const QCryptoTPMEKCert *ek, Error **errp)
+{
+    g_autoptr(GByteArray) san = encode_san(ek, false);
+    g_autoptr(GByteArray) sda = encode_sda(ek);
+    int err;
+
+    err = gnutls_x509_crt_set_key_purpose_oid(crt, TCG_KP_EK_CERTIFICATE, 0);
+    if (err < 0) {
+        return gnutls_fail(err, "extended key usage", errp);
+    }
+    if (set_ext(crt, OID_SUBJECT_ALT_NAME, san, true,
+                "subject alternative name", errp) < 0) {
+        return -1;
+    }
+    err = gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
+    if (err < 0) {
+        return gnutls_fail(err, "basic constraints", errp);
+    }
+    if (set_ext(crt, OID_SUBJECT_DIR_ATTRS, sda, false,
+                "subject directory attributes", errp) < 0 ||
+        set_aki(crt, ca, errp) < 0) {
+        return -1;
+    }
+    err = gnutls_x509_crt_set_key_usage(crt, ek->ecc ?
+                                        GNUTLS_KEY_KEY_AGREEMENT :
+                                        GNUTLS_KEY_KEY_ENCIPHERMENT);
+    return err < 0 ? gnutls_fail(err, "key usage", errp) : 0;
+}
+
+/*
+ * The extensions of a platform certificate, in the order swtpm_cert
+ * writes them
+ */
+static int set_platform_extensions(gnutls_x509_crt_t crt,
+                                   gnutls_x509_crt_t ca,
+                                   const QCryptoTPMEKCert *ek, Error **errp)
+{
+    g_autoptr(GByteArray) san = encode_san(ek, true);
+    int err;
+
+    if (set_ext(crt, OID_SUBJECT_ALT_NAME, san, true,
+                "subject alternative name", errp) < 0) {
+        return -1;
+    }
+    err = gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
+    if (err < 0) {
+        return gnutls_fail(err, "basic constraints", errp);
+    }
+    if (set_aki(crt, ca, errp) < 0) {
+        return -1;
+    }
+    err = gnutls_x509_crt_set_key_usage(crt, ek->ecc ?
+                                        GNUTLS_KEY_KEY_AGREEMENT :
+                                        GNUTLS_KEY_KEY_ENCIPHERMENT);
+    if (err < 0) {
+        return gnutls_fail(err, "key usage", errp);
+    }
+    err = gnutls_x509_crt_set_key_purpose_oid(crt,
+                                              TCG_KP_PLATFORM_CERTIFICATE, 0);
+    return err < 0 ? gnutls_fail(err, "extended key usage", errp) : 0;
+}
+
 int qcrypto_tpm_ek_cert_create(const QCryptoTPMEKCert *ek,
                                uint8_t **der, size_t *der_len,
                                Error **errp)
@@ -251,13 +409,7 @@ int qcrypto_tpm_ek_cert_create(const QCryptoTPMEKCert *ek,
     gnutls_x509_privkey_t key = NULL;
     gnutls_privkey_t signer = NULL;
     gnutls_pubkey_t pub = NULL;
-    g_autoptr(GByteArray) san = NULL;
-    g_autoptr(GByteArray) sda = NULL;
     gnutls_datum_t out = { NULL, 0 };
-    uint8_t serial[16];
-    uint8_t ca_id[64];
-    size_t ca_id_len = sizeof(ca_id);
-    unsigned int critical;
     int ret = -1;
     int err;
 
@@ -269,93 +421,12 @@ int qcrypto_tpm_ek_cert_create(const QCryptoTPMEKCert *ek,
     }
     if (import_ca(ek->ca_cert, ek->ca_cert_len, ek->ca_key, ek->ca_key_len,
                   ca, key, errp) < 0 ||
-        import_ek(ek, pub, errp) < 0) {
+        import_ek(ek, pub, errp) < 0 ||
+        set_fields(crt, pub, errp) < 0 ||
+        (ek->platform ? set_platform_extensions(crt, ca, ek, errp) :
+                        set_ek_extensions(crt, ca, ek, errp)) < 0) {
         goto out;
     }
-    /* Positive, and no leading zero octet */
-    if (qcrypto_random_bytes(serial, sizeof(serial), errp) < 0) {
-        goto out;
-    }
-    serial[0] = (serial[0] & 0x7f) | 0x40;
-
-    err = gnutls_x509_crt_set_version(crt, 3);
-    if (err < 0) {
-        gnutls_fail(err, "version", errp);
-        goto out;
-    }
-    err = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial));
-    if (err < 0) {
-        gnutls_fail(err, "serial number", errp);
-        goto out;
-    }
-    err = gnutls_x509_crt_set_activation_time(crt, time(NULL));
-    if (err >= 0) {
-        /* (time_t)-1: 99991231235959Z, no well-defined expiration */
-        err = gnutls_x509_crt_set_expiration_time(crt, (time_t)-1);
-    }
-    if (err < 0) {
-        gnutls_fail(err, "validity", errp);
-        goto out;
-    }
-    err = gnutls_x509_crt_set_dn(crt, EK_CERT_SUBJECT, NULL);
-    if (err < 0) {
-        gnutls_fail(err, "subject", errp);
-        goto out;
-    }
-    err = gnutls_x509_crt_set_pubkey(crt, pub);
-    if (err < 0) {
-        gnutls_fail(err, "subject public key", errp);
-        goto out;
-    }
-
-    /* The extensions, in the order swtpm_cert writes them */
-    err = gnutls_x509_crt_set_key_purpose_oid(crt, TCG_KP_EK_CERTIFICATE, 0);
-    if (err < 0) {
-        gnutls_fail(err, "extended key usage", errp);
-        goto out;
-    }
-    san = encode_san(ek);
-    err = gnutls_x509_crt_set_extension_by_oid(crt, OID_SUBJECT_ALT_NAME,
-                                               san->data, san->len, 1);
-    if (err < 0) {
-        gnutls_fail(err, "subject alternative name", errp);
-        goto out;
-    }
-    err = gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
-    if (err < 0) {
-        gnutls_fail(err, "basic constraints", errp);
-        goto out;
-    }
-    sda = encode_sda(ek);
-    err = gnutls_x509_crt_set_extension_by_oid(crt, OID_SUBJECT_DIR_ATTRS,
-                                               sda->data, sda->len, 0);
-    if (err < 0) {
-        gnutls_fail(err, "subject directory attributes", errp);
-        goto out;
-    }
-    err = gnutls_x509_crt_get_subject_key_id(ca, ca_id, &ca_id_len,
-                                             &critical);
-    if (err < 0) {
-        /* A CA certificate without one: the key's SHA-1 identifier */
-        ca_id_len = sizeof(ca_id);
-        err = gnutls_x509_crt_get_key_id(ca, GNUTLS_KEYID_USE_SHA1, ca_id,
-                                         &ca_id_len);
-    }
-    if (err >= 0) {
-        err = gnutls_x509_crt_set_authority_key_id(crt, ca_id, ca_id_len);
-    }
-    if (err < 0) {
-        gnutls_fail(err, "authority key identifier", errp);
-        goto out;
-    }
-    err = gnutls_x509_crt_set_key_usage(crt, ek->ecc ?
-                                        GNUTLS_KEY_KEY_AGREEMENT :
-                                        GNUTLS_KEY_KEY_ENCIPHERMENT);
-    if (err < 0) {
-        gnutls_fail(err, "key usage", errp);
-        goto out;
-    }
-
     err = gnutls_privkey_import_x509(signer, key, 0);
     if (err >= 0) {
         err = gnutls_x509_crt_privkey_sign(crt, ca, signer,

@@ -28,8 +28,14 @@
  * @ca_cert_len: its length
  * @ca_key: the CA's private key, PEM or DER
  * @ca_key_len: its length
+ * @platform: make the platform certificate for the EK, not its EK
+ *            certificate
+ * @platform_manufacturer: with @platform, the platform's manufacturer
+ * @platform_model: its model
+ * @platform_version: its version
  *
- * What the EK certificate says, and who signs it.
+ * What the EK certificate (or the platform certificate) says, and who
+ * signs it.
  */
 typedef struct QCryptoTPMEKCert {
     bool ecc;
@@ -49,6 +55,10 @@ typedef struct QCryptoTPMEKCert {
     size_t ca_cert_len;
     const uint8_t *ca_key;
     size_t ca_key_len;
+    bool platform;
+    const char *platform_manufacturer;
+    const char *platform_model;
+    const char *platform_version;
 } QCryptoTPMEKCert;
 
 /**
@@ -83,6 +93,13 @@ int qcrypto_tpm_ek_ca_check(const uint8_t *cert, size_t cert_len,
  * EK certificate's extended key usage, basic constraints (not a CA),
  * key encipherment (RSA) or key agreement (ECC), and the CA's key
  * identifier.  Signed with SHA-256.
+ *
+ * With @ek->platform, the platform certificate that swtpm_cert writes
+ * for the EK instead (TCG Infrastructure Workgroup's platform
+ * certificate as an X.509 public key certificate): the platform's
+ * manufacturer, model and version in a critical subject alternative
+ * name, basic constraints, the CA's key identifier, key encipherment or
+ * agreement, and the platform certificate's extended key usage.
  *
  * Returns: 0 on success, -1 on error (a CA key that is not the CA
  * certificate's is one).

@@ -3,8 +3,9 @@
  *
  * crypto/tpm-ek-cert.c: EK certificates for an RSA and an ECC key, read
  * back with gnutls -- signed by the CA, the TCG EK Credential Profile's
- * fields and extensions, the key given -- and the CA refused when its
- * key is not its certificate's or it does not parse.  iotest nvstore-tpm
+ * fields and extensions, the key given -- a platform certificate, and
+ * the CA refused when its key is not its certificate's or it does not
+ * parse.  iotest nvstore-tpm
  * compares them with swtpm_setup's, with openssl.
  */
 
@@ -259,6 +260,56 @@ static void test_ek_cert(const void *opaque)
     test_ek_free(&ek);
 }
 
+static void test_platform_cert(void)
+{
+    /* The end of the SAN: platformVersion "2.1" */
+    static const uint8_t san_tail[] = {
+        0x06, 0x06, 0x67, 0x81, 0x05, 0x05, 0x01, 0x05, 0x0c, 0x03,
+        '2', '.', '1',
+    };
+    g_autofree uint8_t *der = NULL;
+    gnutls_x509_crt_t crt;
+    gnutls_datum_t d, val;
+    unsigned critical, usage, verify;
+    char oid[64];
+    size_t oid_len = sizeof(oid), len;
+    QCryptoTPMEKCert c;
+    TestEK ek;
+
+    test_ek_make(&ek, false);
+    c = test_cert_info(&ek, false, &ca, &ca);
+    c.platform = true;
+    c.platform_manufacturer = "nvstore";
+    c.platform_model = "QEMU";
+    c.platform_version = "2.1";
+    g_assert_cmpint(qcrypto_tpm_ek_cert_create(&c, &der, &len, &error_abort),
+                    ==, 0);
+    d.data = der;
+    d.size = len;
+    g_assert_cmpint(gnutls_x509_crt_init(&crt), ==, 0);
+    g_assert_cmpint(gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER),
+                    ==, 0);
+    g_assert_cmpint(gnutls_x509_crt_verify(crt, &ca.crt, 1, 0, &verify),
+                    ==, 0);
+    g_assert_cmpuint(verify, ==, 0);
+    g_assert_cmpint(gnutls_x509_crt_get_key_purpose_oid(crt, 0, oid,
+                                                        &oid_len, &critical),
+                    ==, 0);
+    g_assert_cmpstr(oid, ==, "2.23.133.8.2");
+    g_assert(ext_get(crt, "2.5.29.17", &val, &critical));
+    g_assert_cmpuint(critical, ==, 1);
+    g_assert_cmpmem(val.data + val.size - sizeof(san_tail), sizeof(san_tail),
+                    san_tail, sizeof(san_tail));
+    gnutls_free(val.data);
+    /* No TPM specification: that is the EK certificate's */
+    g_assert(!ext_get(crt, "2.5.29.9", &val, &critical));
+    g_assert_cmpint(gnutls_x509_crt_get_key_usage(crt, &usage, &critical),
+                    ==, 0);
+    g_assert_cmpuint(usage, ==, GNUTLS_KEY_KEY_ENCIPHERMENT);
+    gnutls_x509_crt_deinit(crt);
+    test_ek_free(&ek);
+}
+
 static void test_ek_cert_bad_ca(void)
 {
     g_autofree uint8_t *der = NULL;
@@ -309,6 +360,7 @@ int main(int argc, char **argv)
                          test_ek_cert);
     g_test_add_data_func("/crypto/tpm-ek-cert/ecc", GINT_TO_POINTER(true),
                          test_ek_cert);
+    g_test_add_func("/crypto/tpm-ek-cert/platform", test_platform_cert);
     g_test_add_func("/crypto/tpm-ek-cert/bad-ca", test_ek_cert_bad_ca);
     ret = g_test_run();
     test_ca_free(&ca);
