@@ -1199,31 +1199,38 @@ static int nvs_tpm_setup(const NvsCmd *cmd, int argc, char **argv)
         ca.platform = g_strsplit(o.platform_cert, ",", 3);
         if (!o.ca_cert || g_strv_length(ca.platform) != 3 ||
             !*ca.platform[0] || !*ca.platform[1] || !*ca.platform[2]) {
+            g_strfreev(ca.platform);
             nvs_usage_error("tpm setup: --platform-cert takes "
                             "MANUFACTURER,MODEL,VERSION, and needs "
                             "--ca-cert and --ca-key");
         }
     }
-#ifndef CONFIG_GNUTLS
-    if (o.ca_cert) {
-        error_report("Built without GnuTLS: no EK certificates");
-        return NVS_EXIT_ERROR;
-    }
-#endif
     bank_names = g_strsplit(o.pcr_banks ?: "sha256", ",", -1);
     nb_banks = g_strv_length(bank_names);
     banks = g_new0(uint16_t, nb_banks);
     for (i = 0; i < nb_banks; i++) {
         banks[i] = nvs_tpm2_hash_by_name(bank_names[i]);
         if (!banks[i]) {
-            nvs_usage_error("tpm setup: unknown PCR bank '%s' (sha1, "
-                            "sha256, sha384, sha512, sm3_256)",
-                            bank_names[i]);
+            break;
         }
     }
-    if (!nb_banks) {
-        nvs_usage_error("tpm setup: --pcr-banks names no bank");
+    if (!nb_banks || i < nb_banks) {
+        char bad[32];
+
+        /* Nothing allocated left behind, for the leak checkers */
+        g_strlcpy(bad, nb_banks ? bank_names[i] : "", sizeof(bad));
+        g_clear_pointer(&bank_names, g_strfreev);
+        g_clear_pointer(&banks, g_free);
+        g_clear_pointer(&ca.platform, g_strfreev);
+        nvs_usage_error("tpm setup: --pcr-banks: unknown PCR bank '%s' "
+                        "(sha1, sha256, sha384, sha512, sm3_256)", bad);
     }
+#ifndef CONFIG_GNUTLS
+    if (o.ca_cert) {
+        error_report("Built without GnuTLS: no EK certificates");
+        goto out;
+    }
+#endif
     if (o.ca_cert) {
         ca.cert = nvs_read_input(o.ca_cert);
         ca.key = ca.cert ? nvs_read_input(o.ca_key) : NULL;
