@@ -101,11 +101,16 @@ static uint64_t nvstore_alloc(GArray *used, uint64_t len)
     return pos;
 }
 
-/* Grow the child to hold @end bytes, if it is smaller */
+/*
+ * Grow the child to hold @end bytes, if it is smaller.  Storage that
+ * cannot grow (an NBD export, a host block device, a fixed-size raw node)
+ * or has no room left makes the image full: -ENOSPC, with how much is
+ * missing.
+ */
 static int coroutine_fn GRAPH_RDLOCK
 nvstore_grow(BlockDriverState *bs, uint64_t end, Error **errp)
 {
-    ERRP_GUARD();
+    Error *local_err = NULL;
     int64_t size = nvstore_image_size(bs, errp);
     uint64_t new_size = ROUND_UP(end, NVSTORE_ALIGN);
     int ret;
@@ -118,9 +123,21 @@ nvstore_grow(BlockDriverState *bs, uint64_t end, Error **errp)
     }
     trace_nvstore_grow(bs, size, new_size);
     ret = bdrv_co_truncate(bs->file, new_size, false, PREALLOC_MODE_OFF, 0,
-                           errp);
+                           &local_err);
+    if (ret == -ENOTSUP || ret == -EINVAL || ret == -ENOSPC ||
+        ret == -EFBIG) {
+        trace_nvstore_full(bs, size, new_size);
+        error_setg(errp, "The nvstore image is full: this commit needs "
+                   "%" PRIu64 " bytes of storage, which has %" PRId64
+                   " (%" PRIu64 " bytes missing) and cannot grow: %s",
+                   new_size, size, new_size - size,
+                   error_get_pretty(local_err));
+        error_free(local_err);
+        return -ENOSPC;
+    }
     if (ret < 0) {
-        error_prepend(errp, "Could not grow the nvstore image: ");
+        error_propagate_prepend(errp, local_err,
+                                "Could not grow the nvstore image: ");
     }
     return ret;
 }

@@ -370,6 +370,20 @@ nvstore_co_create(BlockdevCreateOptions *opts, Error **errp)
     }
     blk_set_allow_write_beyond_eof(blk, true);
     ret = nvstore_co_format(blk, opts->u.nvstore.encrypt, errp);
+    if (ret >= 0) {
+        int64_t size = blk_co_getlength(blk);
+
+        /*
+         * Storage larger than a new image (a volume, an NBD export, which
+         * may not grow): commits allocate within it before growing it
+         */
+        if (size > NVSTORE_DATA_OFFSET + NVSTORE_ALIGN) {
+            info_report("The nvstore image uses the %" PRId64 " bytes of "
+                        "its storage, %" PRId64 " of them for blobs and "
+                        "directories (qemu-img measure gives what blobs "
+                        "need)", size, size - NVSTORE_DATA_OFFSET);
+        }
+    }
     blk_co_unref(blk);
     bdrv_co_unref(bs_file);
     return ret;
