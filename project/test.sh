@@ -430,7 +430,7 @@ if [ "$(bg_result sanitizers)" = 0 ]; then
         run_iotests nvstore-asan -nvstore nvstore-basic nvstore-children \
             nvstore-snapshot nvstore-faults nvstore-corrupt nvstore-hostile \
             nvstore-salvage nvstore-modes nvstore-encrypt-spec nvstore-tool \
-            nvstore-vars nvstore-tpm
+            nvstore-vars nvstore-tpm nvstore-fixed
     QTEST_QEMU_BINARY=$B/clang/qemu-system-x86_64 \
     QTEST_QEMU_IMG=$B/gcc/qemu-img run_gtest tpm-libtpms-test qtest clang
     QEMU_PROG=$B/clang/qemu-system-x86_64 QEMU_NBD_PROG=$B/gcc/qemu-nbd \
