@@ -31,8 +31,18 @@
 #define NVSTORE_LABEL_BLOB      "nvstore blob"
 #define NVSTORE_LABEL_CLOSE     "nvstore close record"
 
-/* Below this, PBKDF2 is not worth its name, whatever iter-time says */
+/*
+ * Below this, PBKDF2 is not worth its name, whatever iter-time says (the
+ * floor of QEMU's LUKS key slots, QCRYPTO_BLOCK_LUKS_MIN_SLOT_KEY_ITERS)
+ */
 #define NVSTORE_MIN_ITERATIONS  1000
+/*
+ * Above this, a key slot is refused rather than opened: about 30 s of
+ * PBKDF2-HMAC-SHA256 at the 4.2 million iterations a second of a 2-core
+ * virtual machine, 15 times the default iter-time there.  A hostile key
+ * slot cannot stall an open for longer; the writer never goes beyond it.
+ */
+#define NVSTORE_MAX_ITERATIONS  (1u << 27)
 
 struct NvstoreCrypt {
     uint8_t master[NVSTORE_MASTER_KEY_LEN];
@@ -185,11 +195,12 @@ int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
         }
         /* Iterations per second, scaled to @iter_time_ms */
         if (iters > UINT64_MAX / iter_time_ms) {
-            iters = UINT32_MAX;
+            iters = NVSTORE_MAX_ITERATIONS;
         } else {
             iters = iters * iter_time_ms / 1000;
         }
-        iters = MIN(MAX(iters, NVSTORE_MIN_ITERATIONS), UINT32_MAX);
+        iters = MIN(MAX(iters, NVSTORE_MIN_ITERATIONS),
+                    NVSTORE_MAX_ITERATIONS);
     }
     ks->iterations = cpu_to_be32(iters);
 
@@ -230,8 +241,17 @@ int nvstore_keyslot_check(const NvstoreKeySlot *ks, int i, Error **errp)
         error_setg(errp, "Key slot %d is corrupt (bad magic or checksum)", i);
         return -EINVAL;
     }
-    if (!be32_to_cpu(ks->iterations) || ks->reserved) {
-        error_setg(errp, "Key slot %d is corrupt (invalid field)", i);
+    if (be32_to_cpu(ks->kdf) != NVSTORE_KDF_PBKDF2_SHA256) {
+        error_setg(errp, "Key slot %d uses key derivation function %" PRIu32
+                   ", which this QEMU does not know", i,
+                   be32_to_cpu(ks->kdf));
+        return -ENOTSUP;
+    }
+    if (be32_to_cpu(ks->iterations) < NVSTORE_MIN_ITERATIONS ||
+        be32_to_cpu(ks->iterations) > NVSTORE_MAX_ITERATIONS) {
+        error_setg(errp, "Key slot %d asks for %" PRIu32 " iterations of "
+                   "PBKDF2, not %u to %u", i, be32_to_cpu(ks->iterations),
+                   NVSTORE_MIN_ITERATIONS, NVSTORE_MAX_ITERATIONS);
         return -EINVAL;
     }
     return 0;

@@ -33,6 +33,8 @@
  * header block, after the header's
  */
 #define NVSTORE_KEYSLOT_MAGIC       "QNVSKEY1"
+/* The key derivation function of a key slot: PBKDF2 with HMAC-SHA256 */
+#define NVSTORE_KDF_PBKDF2_SHA256   0
 #define NVSTORE_NB_KEYSLOTS         4
 #define NVSTORE_KEYSLOT_OFFSET(i)   (512 * (1 + (i)))
 #define NVSTORE_MASTER_KEY_LEN      32
@@ -70,8 +72,8 @@ typedef struct QEMU_PACKED NvstoreSlot {
 
 typedef struct QEMU_PACKED NvstoreKeySlot {
     char magic[8];                  /* NVSTORE_KEYSLOT_MAGIC; zero: free */
-    uint32_t iterations;            /* of PBKDF2-HMAC-SHA256, >= 1 */
-    uint32_t reserved;              /* zero */
+    uint32_t iterations;            /* of the KDF */
+    uint32_t kdf;                   /* NVSTORE_KDF_* */
     uint8_t salt[NVSTORE_KEYSLOT_SALT_LEN];
     uint8_t wrapped_key[NVSTORE_MASTER_KEY_LEN];
     uint8_t tag[NVSTORE_KEYSLOT_TAG_LEN];
