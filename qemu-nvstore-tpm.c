@@ -1067,12 +1067,8 @@ static bool nvs_tpm_ek_cert(NvsTpm2 *t, const NvsTpmEK *ek,
     c.spec_level = level;
     c.spec_revision = revision;
     if (c.ecc) {
-        c.ecc_x = g_bytes_get_data(pub->ecc_x, &c.ecc_len);
-        c.ecc_y = g_bytes_get_data(pub->ecc_y, NULL);
-        if (g_bytes_get_size(pub->ecc_y) != c.ecc_len) {
-            error_setg(errp, "The ECC EK's point is malformed");
-            return false;
-        }
+        c.ecc_x = g_bytes_get_data(pub->ecc_x, &c.ecc_x_len);
+        c.ecc_y = g_bytes_get_data(pub->ecc_y, &c.ecc_y_len);
     } else {
         c.rsa_n = g_bytes_get_data(pub->rsa_n, &c.rsa_n_len);
         c.rsa_e = pub->rsa_e ?: 65537;

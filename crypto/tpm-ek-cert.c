@@ -230,9 +230,9 @@ static int import_ek(const QCryptoTPMEKCert *ek, gnutls_pubkey_t pub,
 
     if (ek->ecc) {
         a.data = (unsigned char *)ek->ecc_x;
-        a.size = ek->ecc_len;
+        a.size = ek->ecc_x_len;
         b.data = (unsigned char *)ek->ecc_y;
-        b.size = ek->ecc_len;
+        b.size = ek->ecc_y_len;
         err = gnutls_pubkey_import_ecc_raw(pub, GNUTLS_ECC_CURVE_SECP256R1,
                                            &a, &b);
     } else {
@@ -337,35 +337,57 @@ static int set_aki(gnutls_x509_crt_t crt, gnutls_x509_crt_t ca, Error **errp)
     return err < 0 ? gnutls_fail(err, "authority key identifier", errp) : 0;
 }
 
-/* The extensions of an EK certificate, in the order swtpm_cert writes them */
-static int set_ek_extensions(gnutls_x509_crt_t crt, gnutls_x509_crt_t ca,
-                             const QCryptoTPMEKCert *ek, Error **errp)
+/* The extended key usage: what the certificate is, @oid */
+static int set_eku(gnutls_x509_crt_t crt, const char *oid, Error **errp)
 {
-    g_autoptr(GByteArray) san = encode_san(ek, false);
-    g_autoptr(GByteArray) sda = encode_sda(ek);
+    int err = gnutls_x509_crt_set_key_purpose_oid(crt, oid, 0);
+
+    return err < 0 ? gnutls_fail(err, "extended key usage", errp) : 0;
+}
+
+/*
+ * The subject alternative name, critical (the TPM's or, with @platform,
+ * the platform's identity), then the basic constraints: not a CA
+ */
+static int set_san_not_ca(gnutls_x509_crt_t crt, const QCryptoTPMEKCert *ek,
+                          bool platform, Error **errp)
+{
+    g_autoptr(GByteArray) san = encode_san(ek, platform);
     int err;
 
-    err = gnutls_x509_crt_set_key_purpose_oid(crt, TCG_KP_EK_CERTIFICATE, 0);
-    if (err < 0) {
-        return gnutls_fail(err, "extended key usage", errp);
-    }
     if (set_ext(crt, OID_SUBJECT_ALT_NAME, san, true,
                 "subject alternative name", errp) < 0) {
         return -1;
     }
     err = gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
-    if (err < 0) {
-        return gnutls_fail(err, "basic constraints", errp);
-    }
-    if (set_ext(crt, OID_SUBJECT_DIR_ATTRS, sda, false,
+    return err < 0 ? gnutls_fail(err, "basic constraints", errp) : 0;
+}
+
+/* The key usage of an EK: key encipherment (RSA), key agreement (ECC) */
+static int set_key_usage(gnutls_x509_crt_t crt, const QCryptoTPMEKCert *ek,
+                         Error **errp)
+{
+    int err = gnutls_x509_crt_set_key_usage(crt, ek->ecc ?
+                                            GNUTLS_KEY_KEY_AGREEMENT :
+                                            GNUTLS_KEY_KEY_ENCIPHERMENT);
+
+    return err < 0 ? gnutls_fail(err, "key usage", errp) : 0;
+}
+
+/* The extensions of an EK certificate, in the order swtpm_cert writes them */
+static int set_ek_extensions(gnutls_x509_crt_t crt, gnutls_x509_crt_t ca,
+                             const QCryptoTPMEKCert *ek, Error **errp)
+{
+    g_autoptr(GByteArray) sda = encode_sda(ek);
+
+    if (set_eku(crt, TCG_KP_EK_CERTIFICATE, errp) < 0 ||
+        set_san_not_ca(crt, ek, false, errp) < 0 ||
+        set_ext(crt, OID_SUBJECT_DIR_ATTRS, sda, false,
                 "subject directory attributes", errp) < 0 ||
         set_aki(crt, ca, errp) < 0) {
         return -1;
     }
-    err = gnutls_x509_crt_set_key_usage(crt, ek->ecc ?
-                                        GNUTLS_KEY_KEY_AGREEMENT :
-                                        GNUTLS_KEY_KEY_ENCIPHERMENT);
-    return err < 0 ? gnutls_fail(err, "key usage", errp) : 0;
+    return set_key_usage(crt, ek, errp);
 }
 
 /*
@@ -376,29 +398,12 @@ static int set_platform_extensions(gnutls_x509_crt_t crt,
                                    gnutls_x509_crt_t ca,
                                    const QCryptoTPMEKCert *ek, Error **errp)
 {
-    g_autoptr(GByteArray) san = encode_san(ek, true);
-    int err;
-
-    if (set_ext(crt, OID_SUBJECT_ALT_NAME, san, true,
-                "subject alternative name", errp) < 0) {
+    if (set_san_not_ca(crt, ek, true, errp) < 0 ||
+        set_aki(crt, ca, errp) < 0 ||
+        set_key_usage(crt, ek, errp) < 0) {
         return -1;
     }
-    err = gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
-    if (err < 0) {
-        return gnutls_fail(err, "basic constraints", errp);
-    }
-    if (set_aki(crt, ca, errp) < 0) {
-        return -1;
-    }
-    err = gnutls_x509_crt_set_key_usage(crt, ek->ecc ?
-                                        GNUTLS_KEY_KEY_AGREEMENT :
-                                        GNUTLS_KEY_KEY_ENCIPHERMENT);
-    if (err < 0) {
-        return gnutls_fail(err, "key usage", errp);
-    }
-    err = gnutls_x509_crt_set_key_purpose_oid(crt,
-                                              TCG_KP_PLATFORM_CERTIFICATE, 0);
-    return err < 0 ? gnutls_fail(err, "extended key usage", errp) : 0;
+    return set_eku(crt, TCG_KP_PLATFORM_CERTIFICATE, errp);
 }
 
 int qcrypto_tpm_ek_cert_create(const QCryptoTPMEKCert *ek,

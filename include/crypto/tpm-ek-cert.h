@@ -16,8 +16,9 @@
  * @rsa_n_len: its length
  * @rsa_e: the public exponent
  * @ecc_x: the point's x coordinate, big endian
+ * @ecc_x_len: its length (leading zero octets may be left out)
  * @ecc_y: its y coordinate
- * @ecc_len: the length of each
+ * @ecc_y_len: its length
  * @manufacturer: the TPM's manufacturer, e.g. "id:00001014"
  * @model: the TPM's model
  * @version: the TPM's firmware version, e.g. "id:20191023"
@@ -43,8 +44,9 @@ typedef struct QCryptoTPMEKCert {
     size_t rsa_n_len;
     uint32_t rsa_e;
     const uint8_t *ecc_x;
+    size_t ecc_x_len;
     const uint8_t *ecc_y;
-    size_t ecc_len;
+    size_t ecc_y_len;
     const char *manufacturer;
     const char *model;
     const char *version;

@@ -129,9 +129,11 @@ static QCryptoTPMEKCert test_cert_info(const TestEK *ek, bool ecc,
     size_t i;
 
     if (ecc) {
+        /* Without leading zero octets: either may be shorter */
         c.ecc_x = ek->a.data;
+        c.ecc_x_len = ek->a.size;
         c.ecc_y = ek->b.data;
-        c.ecc_len = ek->a.size;
+        c.ecc_y_len = ek->b.size;
     } else {
         c.rsa_n = ek->a.data;
         c.rsa_n_len = ek->a.size;
@@ -260,6 +262,31 @@ static void test_ek_cert(const void *opaque)
     test_ek_free(&ek);
 }
 
+/* An ECC key a coordinate of which has a leading zero octet */
+static void test_ek_cert_short_coordinate(void)
+{
+    g_autofree uint8_t *der = NULL;
+    QCryptoTPMEKCert c;
+    size_t len;
+    TestEK ek;
+    int tries;
+
+    /* One key in 128 has one: a leading octet of 0 for x or y */
+    for (tries = 0; tries < 10000; tries++) {
+        test_ek_make(&ek, true);
+        if (ek.a.size < 32 || ek.b.size < 32) {
+            break;
+        }
+        test_ek_free(&ek);
+    }
+    g_assert_cmpint(tries, <, 10000);
+    c = test_cert_info(&ek, true, &ca, &ca);
+    g_assert_cmpint(qcrypto_tpm_ek_cert_create(&c, &der, &len, &error_abort),
+                    ==, 0);
+    check_cert(der, len, &ek, true);
+    test_ek_free(&ek);
+}
+
 static void test_platform_cert(void)
 {
     /* The end of the SAN: platformVersion "2.1" */
@@ -360,6 +387,8 @@ int main(int argc, char **argv)
                          test_ek_cert);
     g_test_add_data_func("/crypto/tpm-ek-cert/ecc", GINT_TO_POINTER(true),
                          test_ek_cert);
+    g_test_add_func("/crypto/tpm-ek-cert/ecc-short-coordinate",
+                    test_ek_cert_short_coordinate);
     g_test_add_func("/crypto/tpm-ek-cert/platform", test_platform_cert);
     g_test_add_func("/crypto/tpm-ek-cert/bad-ca", test_ek_cert_bad_ca);
     ret = g_test_run();
