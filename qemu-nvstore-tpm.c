@@ -271,16 +271,17 @@ static void nvs_tpm_unlock(int fd)
 }
 
 /* Write @data to @path atomically, as swtpm writes its state files */
-static bool nvs_tpm_write_file(const char *path, const GByteArray *data)
+static bool nvs_tpm_write_file(const char *path, const void *data,
+                               size_t len)
 {
     g_autoptr(GError) gerr = NULL;
     struct stat st;
 
     /* A block device (swtpm's linear backend on a volume): in place */
     if (!stat(path, &st) && S_ISBLK(st.st_mode)) {
-        return nvs_write_output(path, data->data, data->len);
+        return nvs_write_output(path, data, len);
     }
-    if (!g_file_set_contents_full(path, (const char *)data->data, data->len,
+    if (!g_file_set_contents_full(path, data, len,
                                   G_FILE_SET_CONTENTS_CONSISTENT |
                                   G_FILE_SET_CONTENTS_DURABLE, 0640,
                                   &gerr)) {
@@ -291,11 +292,11 @@ static bool nvs_tpm_write_file(const char *path, const GByteArray *data)
 }
 
 /*
- * Read swtpm's state from directory @dir: into @states, of @prefix
+ * Read the state files of directory @dir: into @states, of @prefix
  * (NULL if it holds none)
  */
-static bool nvs_tpm_read_dir(const char *dir, GBytes **states,
-                             const char **prefix)
+static bool nvs_tpm_read_dir_files(const char *dir, GBytes **states,
+                                   const char **prefix)
 {
     static const char *const prefixes[] = {
         NVS_TPM2_PREFIX, NVS_TPM12_PREFIX
@@ -342,6 +343,142 @@ static bool nvs_tpm_read_dir(const char *dir, GBytes **states,
     return true;
 }
 
+/* @s's states as swtpm stores them: each wrapped in its blob header */
+static GBytes *nvs_tpm_wrap(GBytes *state)
+{
+    size_t len;
+    const uint8_t *d = g_bytes_get_data(state, &len);
+
+    return g_byte_array_free_to_bytes(swtpm_blob_wrap(d, len));
+}
+
+/* Write the TPM 2.0 state @s to swtpm's linear file @dest */
+static bool nvs_tpm_write_linear(const NvsTpmState *s, const char *dest)
+{
+    GBytes *wrapped[SWTPM_STATE__MAX] = { NULL };
+    g_autoptr(GByteArray) file = NULL;
+    bool ok;
+    int lock, i;
+
+    if (strcmp(s->prefix, NVS_TPM2_PREFIX)) {
+        error_report("swtpm-linear holds a TPM 2.0's state; this is a "
+                     "TPM 1.2's (use swtpm-dir)");
+        return false;
+    }
+    for (i = 0; i < SWTPM_STATE__MAX; i++) {
+        wrapped[i] = s->states[i] ? nvs_tpm_wrap(s->states[i]) : NULL;
+    }
+    file = swtpm_linear_build(wrapped);
+    for (i = 0; i < SWTPM_STATE__MAX; i++) {
+        g_clear_pointer(&wrapped[i], g_bytes_unref);
+    }
+    lock = nvs_tpm_lock(dest, dest, true);
+    ok = lock >= 0 && nvs_tpm_write_file(dest, file->data, file->len);
+    nvs_tpm_unlock(lock);
+    return ok;
+}
+
+/*
+ * Write the state @s into swtpm's state directory @dest: every state
+ * file of the TPM, the volatile one too, is replaced or deleted
+ */
+static bool nvs_tpm_write_dir(const NvsTpmState *s, const char *dest)
+{
+    g_autofree char *lockpath = g_strdup_printf("%s/.lock", dest);
+    bool ok = true;
+    int lock, i;
+
+    if (g_mkdir_with_parents(dest, 0750) < 0) {
+        error_report("Could not create '%s': %s", dest, strerror(errno));
+        return false;
+    }
+    lock = nvs_tpm_lock(lockpath, dest, true);
+    if (lock < 0) {
+        return false;
+    }
+    /* The states it does not hold first, the permanent state last */
+    for (i = SWTPM_STATE__MAX - 1; ok && i >= 0; i--) {
+        g_autofree char *path = g_strdup_printf("%s/%s%s", dest, s->prefix,
+                                                swtpm_state_names[i]);
+        g_autoptr(GBytes) w = NULL;
+        size_t len;
+        const void *d;
+
+        if (!s->states[i]) {
+            if (unlink(path) < 0 && errno != ENOENT) {
+                error_report("Could not delete '%s': %s", path,
+                             strerror(errno));
+                ok = false;
+            }
+            continue;
+        }
+        w = nvs_tpm_wrap(s->states[i]);
+        d = g_bytes_get_data(w, &len);
+        ok = nvs_tpm_write_file(path, d, len);
+    }
+    nvs_tpm_unlock(lock);
+    return ok;
+}
+
+/* Read swtpm's state directory @dir, as nvs_tpm_read_dir_files() */
+static bool nvs_tpm_read_dir(const char *dir, GBytes **states,
+                             const char **prefix)
+{
+    g_autofree char *lockpath = g_strdup_printf("%s/.lock", dir);
+    bool ok;
+    int lock;
+
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        error_report("'%s' is not a directory", dir);
+        return false;
+    }
+    lock = nvs_tpm_lock(lockpath, dir, false);
+    ok = lock >= 0 && nvs_tpm_read_dir_files(dir, states, prefix);
+    nvs_tpm_unlock(lock);
+    return ok;
+}
+
+/* Read swtpm's linear file @file: into @states, of a TPM 2.0 (@prefix) */
+static bool nvs_tpm_read_linear(const char *file, GBytes **states,
+                                const char **prefix)
+{
+    GBytes *wrapped[SWTPM_STATE__MAX] = { NULL };
+    g_autoptr(GByteArray) in = NULL;
+    Error *err = NULL;
+    int lock, i;
+
+    lock = nvs_tpm_lock(file, file, false);
+    in = lock >= 0 ? nvs_read_input(file) : NULL;
+    nvs_tpm_unlock(lock);
+    if (!in) {
+        return false;
+    }
+    if (!swtpm_linear_parse(in->data, in->len, wrapped, &err)) {
+        error_reportf_err(err, "'%s': ", file);
+        return false;
+    }
+    for (i = 0; i < SWTPM_STATE__MAX; i++) {
+        const uint8_t *d;
+        size_t len;
+
+        if (!wrapped[i]) {
+            continue;
+        }
+        if (!err && swtpm_blob_unwrap(g_bytes_get_data(wrapped[i], NULL),
+                                      g_bytes_get_size(wrapped[i]), &d,
+                                      &len, &err)) {
+            states[i] = g_bytes_new(d, len);
+        }
+        g_bytes_unref(wrapped[i]);
+    }
+    if (err) {
+        error_reportf_err(err, "'%s': ", file);
+        return false;
+    }
+    *prefix = NVS_TPM2_PREFIX;
+    return true;
+}
+
 static int nvs_tpm_export(const NvsCmd *cmd, int argc, char **argv)
 {
     const char *own_values[256] = { NULL };
@@ -350,7 +487,7 @@ static int nvs_tpm_export(const NvsCmd *cmd, int argc, char **argv)
     BlockBackend *blk;
     const char *dest;
     bool linear, ok = false;
-    int first, lock = -1, i;
+    int first, i;
 
     first = nvs_parse(cmd, argc, argv, "", own_values, NULL, &o);
     nvs_operands(cmd, argc, first, 1, 1);
@@ -369,70 +506,7 @@ static int nvs_tpm_export(const NvsCmd *cmd, int argc, char **argv)
         error_report("The image holds no TPM state");
         goto out;
     }
-    if (linear) {
-        g_autoptr(GByteArray) file = NULL;
-        GBytes *wrapped[SWTPM_STATE__MAX] = { NULL };
-
-        if (strcmp(s.prefix, NVS_TPM2_PREFIX)) {
-            error_report("swtpm-linear holds a TPM 2.0's state; this is a "
-                         "TPM 1.2's (use swtpm-dir)");
-            goto out;
-        }
-        for (i = 0; i < SWTPM_STATE__MAX; i++) {
-            if (s.states[i]) {
-                size_t len;
-                const uint8_t *d = g_bytes_get_data(s.states[i], &len);
-                GByteArray *w = swtpm_blob_wrap(d, len);
-
-                wrapped[i] = g_byte_array_free_to_bytes(w);
-            }
-        }
-        file = swtpm_linear_build(wrapped);
-        for (i = 0; i < SWTPM_STATE__MAX; i++) {
-            g_clear_pointer(&wrapped[i], g_bytes_unref);
-        }
-        lock = nvs_tpm_lock(dest, dest, true);
-        ok = lock >= 0 && nvs_tpm_write_file(dest, file);
-    } else {
-        g_autofree char *lockpath = g_strdup_printf("%s/.lock", dest);
-
-        if (g_mkdir_with_parents(dest, 0750) < 0) {
-            error_report("Could not create '%s': %s", dest, strerror(errno));
-            goto out;
-        }
-        lock = nvs_tpm_lock(lockpath, dest, true);
-        if (lock < 0) {
-            goto out;
-        }
-        ok = true;
-        /* Every state file, the volatile one too, is replaced or deleted */
-        for (i = 0; ok && i < SWTPM_STATE__MAX; i++) {
-            g_autofree char *path = g_strdup_printf("%s/%s%s", dest, s.prefix,
-                                                    swtpm_state_names[i]);
-
-            if (!s.states[i]) {
-                if (unlink(path) < 0 && errno != ENOENT) {
-                    error_report("Could not delete '%s': %s", path,
-                                 strerror(errno));
-                    ok = false;
-                }
-            }
-        }
-        for (i = SWTPM_STATE__MAX - 1; ok && i >= 0; i--) {
-            g_autofree char *path = g_strdup_printf("%s/%s%s", dest, s.prefix,
-                                                    swtpm_state_names[i]);
-            g_autoptr(GByteArray) w = NULL;
-            size_t len;
-            const uint8_t *d;
-
-            if (!s.states[i]) {
-                continue;
-            }
-            d = g_bytes_get_data(s.states[i], &len);
-            w = swtpm_blob_wrap(d, len);
-            ok = nvs_tpm_write_file(path, w);
-        }
-    }
+    ok = linear ? nvs_tpm_write_linear(&s, dest) : nvs_tpm_write_dir(&s, dest);
     if (ok) {
         for (i = 0; i < SWTPM_STATE__MAX; i++) {
             if (s.states[i]) {
@@ -442,7 +516,6 @@ static int nvs_tpm_export(const NvsCmd *cmd, int argc, char **argv)
         }
     }
 out:
-    nvs_tpm_unlock(lock);
     nvs_tpm_state_clear(&s);
     blk_unref(blk);
     return ok ? NVS_EXIT_OK : NVS_EXIT_ERROR;
@@ -459,7 +532,7 @@ static int nvs_tpm_import(const NvsCmd *cmd, int argc, char **argv)
     const uint8_t *permall;
     size_t len;
     bool linear;
-    int first, lock = -1, i, ret = NVS_EXIT_ERROR;
+    int first, i, ret = NVS_EXIT_ERROR;
 
     first = nvs_parse(cmd, argc, argv, "", own_values, NULL, &o);
     nvs_operands(cmd, argc, first, 1, 1);
@@ -467,49 +540,9 @@ static int nvs_tpm_import(const NvsCmd *cmd, int argc, char **argv)
         return NVS_EXIT_ERROR;
     }
     src = argv[first + 1];
-    if (linear) {
-        g_autoptr(GByteArray) in = NULL;
-        GBytes *wrapped[SWTPM_STATE__MAX] = { NULL };
-        Error *err = NULL;
-
-        lock = nvs_tpm_lock(src, src, false);
-        in = lock >= 0 ? nvs_read_input(src) : NULL;
-        if (!in) {
-            goto out;
-        }
-        if (!swtpm_linear_parse(in->data, in->len, wrapped, &err)) {
-            error_reportf_err(err, "'%s': ", src);
-            goto out;
-        }
-        for (i = 0; i < SWTPM_STATE__MAX; i++) {
-            const uint8_t *d;
-
-            if (!wrapped[i]) {
-                continue;
-            }
-            if (!err && swtpm_blob_unwrap(g_bytes_get_data(wrapped[i], NULL),
-                                          g_bytes_get_size(wrapped[i]), &d,
-                                          &len, &err)) {
-                states[i] = g_bytes_new(d, len);
-            }
-            g_bytes_unref(wrapped[i]);
-        }
-        if (err) {
-            error_reportf_err(err, "'%s': ", src);
-            goto out;
-        }
-        prefix = NVS_TPM2_PREFIX;
-    } else {
-        g_autofree char *lockpath = g_strdup_printf("%s/.lock", src);
-
-        if (!g_file_test(src, G_FILE_TEST_IS_DIR)) {
-            error_report("'%s' is not a directory", src);
-            goto out;
-        }
-        lock = nvs_tpm_lock(lockpath, src, false);
-        if (lock < 0 || !nvs_tpm_read_dir(src, states, &prefix)) {
-            goto out;
-        }
+    if (!(linear ? nvs_tpm_read_linear(src, states, &prefix) :
+                   nvs_tpm_read_dir(src, states, &prefix))) {
+        goto out;
     }
     if (!states[SWTPM_STATE_PERMALL]) {
         error_report("'%s' holds no TPM state (no permall)", src);
@@ -550,7 +583,6 @@ static int nvs_tpm_import(const NvsCmd *cmd, int argc, char **argv)
         }
     }
 out:
-    nvs_tpm_unlock(lock);
     for (i = 0; i < SWTPM_STATE__MAX; i++) {
         g_clear_pointer(&states[i], g_bytes_unref);
     }

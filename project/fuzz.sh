@@ -97,10 +97,11 @@ rc=0
 for t in "${targets[@]}"; do
     W=$B/fuzz/$t
     mkdir -p "$W/corpus"
+    # The seeds are made anew each run
+    rm -rf "$W/seeds"
+    mkdir -p "$W/seeds"
     case $t in
     nvstore-dir-fuzz)
-        rm -rf "$W/seeds"
-        mkdir -p "$W/seeds"
         NVSTORE_DIR_CORPUS=$W/seeds "$B/gcc/tests/unit/test-nvstore-dir" \
             >/dev/null
         max_len=4096 ;;
@@ -109,8 +110,6 @@ for t in "${targets[@]}"; do
         max_len=65536 ;;
     edk2-varstore-fuzz)
         # Mode octet 0: a flash image; 1: a JSON store (the fuzz target)
-        rm -rf "$W/seeds"
-        mkdir -p "$W/seeds"
         for f in OVMF_VARS.fd OVMF_VARS.ms.fd; do
             /usr/bin/python3 "$top/project/edk2-seed.py" \
                 "/usr/share/OVMF/$f" "$W/seeds/$f"
@@ -122,8 +121,6 @@ for t in "${targets[@]}"; do
         done
         max_len=20000 ;;
     swtpm-state-fuzz)
-        rm -rf "$W/seeds"
-        mkdir -p "$W/seeds"
         SWTPM_STATE_CORPUS=$W/seeds "$B/gcc/tests/unit/test-swtpm-state" \
             >/dev/null
         max_len=4096 ;;
