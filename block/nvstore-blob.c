@@ -27,6 +27,7 @@
 #include "qapi/error.h"
 #include "qapi/qapi-visit-block-core.h"
 #include "qapi/visitor.h"
+#include "crypto/memwipe.h"
 #include "qemu/units.h"
 #include "qemu/timer.h"
 #include "qemu/module.h"
@@ -288,10 +289,24 @@ nvstore_co_view_changed(NvstoreBlobView *v, bool fua, Error **errp)
     return 0;
 }
 
+/*
+ * Free a copy of a blob's data.  A blob may be a TPM's secrets, which
+ * an encrypted image keeps encrypted everywhere but here: no copy is
+ * left behind in freed memory.
+ */
+static void nvstore_bytes_free(GByteArray *b)
+{
+    if (b) {
+        qcrypto_memwipe(b->data, b->len);
+        g_byte_array_unref(b);
+    }
+}
+
 /* Resize the blob in memory to @len, zero-filled */
 static int nvstore_view_resize(NvstoreBlobView *v, uint64_t len, Error **errp)
 {
     uint64_t old = v->data->len;
+    GByteArray *grown;
 
     if (len > NVSTORE_VIEW_MAX) {
         error_setg(errp, "Blob '%s' would be larger than %" PRIu64 " bytes, "
@@ -299,10 +314,18 @@ static int nvstore_view_resize(NvstoreBlobView *v, uint64_t len, Error **errp)
                    (uint64_t)NVSTORE_VIEW_MAX);
         return -EFBIG;
     }
-    g_byte_array_set_size(v->data, len);
-    if (len > old) {
-        memset(v->data->data + old, 0, len - old);
+    if (len <= old) {
+        qcrypto_memwipe(v->data->data + len, old - len);
+        g_byte_array_set_size(v->data, len);
+        return 0;
     }
+    /* Not g_byte_array_set_size(): realloc() would leave the old copy */
+    grown = g_byte_array_sized_new(len);
+    g_byte_array_append(grown, v->data->data, old);
+    g_byte_array_set_size(grown, len);
+    memset(grown->data + old, 0, len - old);
+    nvstore_bytes_free(v->data);
+    v->data = grown;
     return 0;
 }
 
@@ -324,12 +347,12 @@ static void nvstore_view_undo(NvstoreBlobView *v, NvstoreViewUndo *undo,
                               int ret)
 {
     if (ret < 0 && undo->data) {
-        g_byte_array_unref(v->data);
+        nvstore_bytes_free(v->data);
         v->data = g_steal_pointer(&undo->data);
         v->gen = undo->gen;
         nvstore_view_update_length(v);
     }
-    g_clear_pointer(&undo->data, g_byte_array_unref);
+    g_clear_pointer(&undo->data, nvstore_bytes_free);
 }
 
 /*
@@ -486,9 +509,7 @@ static void nvstore_view_free(NvstoreBlobView *v)
     }
     nvstore_view_detach_timer(v);
     nvstore_view_release(v);
-    if (v->data) {
-        g_byte_array_unref(v->data);
-    }
+    nvstore_bytes_free(v->data);
     g_free(v->name);
     g_free(v->type);
     g_free(v);
@@ -501,7 +522,7 @@ static void nvstore_view_free(NvstoreBlobView *v)
  */
 static int nvstore_view_activate(NvstoreBlobView *v, Error **errp)
 {
-    g_clear_pointer(&v->data, g_byte_array_unref);
+    g_clear_pointer(&v->data, nvstore_bytes_free);
     v->gen = v->committed = 0;
     nvstore_view_update_length(v);
     if (bdrv_is_writable(v->bs) && !nvstore_view_claim(v, errp)) {
@@ -602,7 +623,7 @@ static void nvstore_views_committed(GArray *updates, size_t first,
         if (ok) {
             m->view->committed = m->gen;
         }
-        g_free((void *)u->data);
+        qcrypto_memwipe_free((void *)u->data, u->len);
     }
 }
 

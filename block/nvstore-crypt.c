@@ -14,6 +14,7 @@
 #include "qapi/error.h"
 #include "crypto/aead.h"
 #include "crypto/hmac.h"
+#include "crypto/memwipe.h"
 #include "crypto/pbkdf.h"
 #include "crypto/random.h"
 #include "crypto/secret_common.h"
@@ -52,21 +53,13 @@ struct NvstoreCrypt {
     uint8_t close_key[NVSTORE_CLOSE_MAC_LEN];
 };
 
-/* Zero key material before its memory is reused */
-static void nvstore_wipe(void *p, size_t n)
-{
-    memset(p, 0, n);
-    /* The compiler must assume that @p's memory is read: keep the stores */
-    asm volatile("" : : "r"(p) : "memory");
-}
-
 /* Each key of the construction encrypts once: its nonce can be fixed */
 static const uint8_t nvstore_zero_nonce[NVSTORE_AEAD_NONCE_LEN];
 
 void nvstore_crypt_free(NvstoreCrypt *c)
 {
     if (c) {
-        nvstore_wipe(c, sizeof(*c));
+        qcrypto_memwipe(c, sizeof(*c));
         g_free(c);
     }
 }
@@ -138,7 +131,7 @@ NvstoreCrypt *nvstore_crypt_new(Error **errp)
         return NULL;
     }
     c = nvstore_crypt_from_master(master, errp);
-    nvstore_wipe(master, sizeof(master));
+    qcrypto_memwipe(master, sizeof(master));
     return c;
 }
 
@@ -159,7 +152,7 @@ static bool nvstore_keyslot_kek(const NvstoreKeySlot *ks,
     ret = qcrypto_pbkdf2(QCRYPTO_HASH_ALGO_SHA256, secret, nsecret,
                          ks->salt, sizeof(ks->salt),
                          be32_to_cpu(ks->iterations), kek, 32, errp);
-    nvstore_wipe(secret, nsecret);
+    qcrypto_memwipe(secret, nsecret);
     return ret == 0;
 }
 
@@ -189,7 +182,7 @@ int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
         iters = qcrypto_pbkdf2_count_iters(QCRYPTO_HASH_ALGO_SHA256, secret,
                                            nsecret, ks->salt,
                                            sizeof(ks->salt), 32, errp);
-        nvstore_wipe(secret, nsecret);
+        qcrypto_memwipe(secret, nsecret);
         if (!iters) {
             return -EINVAL;
         }
@@ -224,7 +217,7 @@ int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
     trace_nvstore_keyslot_make(iters);
     ret = 0;
 out:
-    nvstore_wipe(kek, sizeof(kek));
+    qcrypto_memwipe(kek, sizeof(kek));
     return ret;
 }
 
@@ -293,8 +286,8 @@ int nvstore_keyslot_open(const NvstoreKeySlot *ks, int i,
     *crypt = nvstore_crypt_from_master(master, errp);
     ret = *crypt ? 0 : -EINVAL;
 out:
-    nvstore_wipe(kek, sizeof(kek));
-    nvstore_wipe(master, sizeof(master));
+    qcrypto_memwipe(kek, sizeof(kek));
+    qcrypto_memwipe(master, sizeof(master));
     return ret;
 }
 
@@ -339,7 +332,7 @@ static QCryptoAead *nvstore_blob_aead(NvstoreCrypt *c, const uint8_t *salt,
                        key, errp)) {
         aead = qcrypto_aead_new(NVSTORE_AEAD, key, sizeof(key), errp);
     }
-    nvstore_wipe(key, sizeof(key));
+    qcrypto_memwipe(key, sizeof(key));
     return aead;
 }
 

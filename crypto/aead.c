@@ -8,6 +8,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "crypto/aead.h"
+#include "crypto/memwipe.h"
 #include "aeadpriv.h"
 
 typedef struct QCryptoAeadParams {
@@ -133,7 +134,7 @@ int qcrypto_aead_decrypt(QCryptoAead *aead,
                          Error **errp)
 {
     QCryptoAeadDriver *drv = aead->driver;
-    g_autofree uint8_t *plain = NULL;
+    uint8_t *plain;
     int ret;
 
     if (!qcrypto_aead_check_lens(aead, nnonce, ntag, errp)) {
@@ -148,9 +149,10 @@ int qcrypto_aead_decrypt(QCryptoAead *aead,
                    "associated data, the nonce or the tag was changed, or "
                    "the key is wrong");
     }
-    if (ret < 0) {
-        return -1;
+    if (ret == 0) {
+        memcpy(out, plain, len);
     }
-    memcpy(out, plain, len);
-    return 0;
+    /* Plaintext, even when unauthenticated: wipe it */
+    qcrypto_memwipe_free(plain, MAX(len, 1));
+    return ret < 0 ? -1 : 0;
 }

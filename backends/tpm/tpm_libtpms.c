@@ -26,6 +26,7 @@
 #include "block/block-global-state.h"
 #include "block/graph-lock.h"
 #include "block/nvstore.h"
+#include "crypto/memwipe.h"
 #include "system/block-backend.h"
 #include "system/runstate.h"
 #include "system/tpm_backend.h"
@@ -844,8 +845,10 @@ static void tpm_libtpms_mig_reset(TPMLibtpms *s)
 {
     int i;
 
+    /* The TPM's secrets, in the clear: wipe them */
     for (i = 0; i < TPM_LIBTPMS_NB_BLOBS; i++) {
-        g_clear_pointer(&s->mig[i].buffer, g_free);
+        qcrypto_memwipe_free(s->mig[i].buffer, s->mig[i].size);
+        s->mig[i].buffer = NULL;
         s->mig[i].size = 0;
     }
 }
@@ -903,6 +906,7 @@ static int tpm_libtpms_pre_save(void *opaque)
         }
         s->mig[i].buffer = g_memdup2(buf, len);
         s->mig[i].size = len;
+        qcrypto_memwipe(buf, len);
         free(buf);
         trace_tpm_libtpms_get_state(tpm_libtpms_blob_names[i], len);
     }
