@@ -22,6 +22,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "block/aio_task.h"
+#include "qapi/qapi-events-block-core.h"
 #include "nvstore-int.h"
 #include "trace.h"
 
@@ -463,6 +464,8 @@ static void nvstore_commit_finish(BlockDriverState *bs, NvstoreCommit *c)
     s->record_due = true;
     trace_nvstore_commit(bs, c->gen, s->slot, c->n, c->dir_offset,
                          c->enc_len);
+    /* For a rollback anchor kept outside the image (min-generation) */
+    qapi_event_send_nvstore_commit(bdrv_get_node_name(bs), c->gen);
 }
 
 /* Commit @updates: steps 1 to 5 */
