@@ -306,6 +306,25 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
         goals.add('encrypted vs plain open + list of 100 blobs, PBKDF2 '
                   'apart', opn, 1.2)
 
+        emit('## Zeroing freed space (wipe-freed)')
+        emit()
+        emit('Durable updates of one blob in a plain raw image with '
+             'wipe-freed on (the default: each commit also zeroes what the '
+             'commit before the previous one referenced) and with it off, '
+             'alternating one by one; microseconds, median and 99th '
+             'percentile.')
+        emit()
+        wipe = {(r[0], int(r[1])): (float(r[2]), float(r[3]))
+                for r in bench('wipe', tmp, str(4 * count))}
+        emit('| blob | off us | on us | ratio (medians) |')
+        emit('|---|---|---|---|')
+        for size in (4096, 65536):
+            on = wipe[('wipe-update-on', size)]
+            off = wipe[('wipe-update-off', size)]
+            emit(f'| {size // 1024} KiB | {off[0]:.0f} (p99 {off[1]:.0f}) | '
+                 f'{on[0]:.0f} (p99 {on[1]:.0f}) | {on[0] / off[0]:.2f}x |')
+        emit()
+
         emit('## A pflash-like workload: 10,000 writes of 512 bytes at '
              'random offsets of a 540 KiB blob, then one flush')
         emit()

@@ -11,7 +11,9 @@
  * either the old state or the new one.
  *
  * Free space is derived from the committed directory at each commit:
- * there is no free list to keep or to corrupt.
+ * there is no free list to keep or to corrupt.  Each commit also zeroes
+ * what the commit before the committed one referenced and no later one
+ * does ("Freed space").
  *
  * Also the close record ("The close record"), which says that the
  * committed generation is complete, written at close.  A commit here is
@@ -45,6 +47,15 @@ typedef struct NvstoreCommit {
     uint32_t dir_crc32c;
     /* The end of the last range it writes */
     uint64_t end;
+    /* It wrote, or may have written, to the image */
+    bool wrote;
+    /*
+     * The ranges that the committed directory references, and those
+     * with what the commit places (NULL if unknown: then nothing is
+     * wiped)
+     */
+    GArray *committed_used;
+    GArray *used;
 } NvstoreCommit;
 
 static gint nvstore_range_cmp(gconstpointer a, gconstpointer b)
@@ -299,6 +310,9 @@ nvstore_commit_place(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     size_t i;
 
     used = nvstore_used_ranges(s, &unknown);
+    if (!unknown) {
+        c->committed_used = g_array_copy(used);
+    }
     if (unknown) {
         /* Keep all of the child as it is: place everything past its end */
         int64_t size = nvstore_image_size(bs, errp);
@@ -360,6 +374,9 @@ nvstore_commit_place(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     }
     c->dir_offset = nvstore_alloc(used, c->enc_len);
     c->end = MAX(c->end, c->dir_offset + c->enc_len);
+    if (!unknown) {
+        c->used = g_steal_pointer(&used);
+    }
     return 0;
 }
 
@@ -371,7 +388,7 @@ typedef struct NvstoreWriteTask {
     AioTask task;
     BlockDriverState *bs;
     uint64_t offset;
-    const void *buf;
+    const void *buf;    /* NULL: zeroes, which may discard */
     uint64_t len;
 } NvstoreWriteTask;
 
@@ -379,6 +396,10 @@ static int coroutine_fn GRAPH_RDLOCK nvstore_write_task_entry(AioTask *task)
 {
     NvstoreWriteTask *t = container_of(task, NvstoreWriteTask, task);
 
+    if (!t->buf) {
+        return bdrv_co_pwrite_zeroes(t->bs->file, t->offset, t->len,
+                                     BDRV_REQ_MAY_UNMAP);
+    }
     return bdrv_co_pwrite(t->bs->file, t->offset, t->len, t->buf, 0);
 }
 
@@ -400,10 +421,67 @@ static void coroutine_fn nvstore_start_write(AioTaskPool *pool,
 }
 
 /*
+ * The ranges of the image to zero (option wipe-freed): what the
+ * directory before the committed one referenced (@s->prev_used), or all
+ * of the image if that is not known (after open, or after a commit that
+ * failed in its writes), except what the committed directory references
+ * (the previous commit stays whole, for qemu-img check to restore a
+ * damaged blob from) and what this commit places.  The other slot
+ * referenced them, and this commit replaces it: they need no longer
+ * survive a crash.
+ */
+static void coroutine_fn GRAPH_RDLOCK
+nvstore_commit_wipe(AioTaskPool *pool, BlockDriverState *bs,
+                    NvstoreCommit *c)
+{
+    BDRVNvstoreState *s = bs->opaque;
+    NvstoreRange all = { 0, 0 };
+    const NvstoreRange *target;
+    guint n, i, k;
+    int64_t size;
+
+    if (!s->wipe_freed || !c->used) {
+        return;
+    }
+    size = nvstore_image_size(bs, NULL);
+    if (size < 0) {
+        return;
+    }
+    if (s->prev_used) {
+        target = &g_array_index(s->prev_used, NvstoreRange, 0);
+        n = s->prev_used->len;
+    } else {
+        all.end = size;
+        target = &all;
+        n = 1;
+    }
+    /* @c->used is sorted by start; its ranges may overlap */
+    for (i = 0; i < n; i++) {
+        uint64_t pos = target[i].start, end = MIN(target[i].end, size);
+
+        for (k = 0; k < c->used->len && pos < end; k++) {
+            const NvstoreRange *u = &g_array_index(c->used, NvstoreRange, k);
+
+            if (u->start > pos) {
+                uint64_t stop = MIN(u->start, end);
+
+                trace_nvstore_wipe(bs, pos, stop - pos);
+                nvstore_start_write(pool, bs, pos, NULL, stop - pos);
+            }
+            pos = MAX(pos, u->end);
+        }
+        if (pos < end) {
+            trace_nvstore_wipe(bs, pos, end - pos);
+            nvstore_start_write(pool, bs, pos, NULL, end - pos);
+        }
+    }
+}
+
+/*
  * Step 4: write the data, the directory and the slot that does not hold
- * the committed state, all at once (until the flush, their order does
- * not matter), then flush once; until the flush returns, the commit may
- * be torn
+ * the committed state, and zero what no commit needs any longer, all at
+ * once (until the flush, their order does not matter), then flush once;
+ * until the flush returns, the commit may be torn
  */
 static int coroutine_fn GRAPH_RDLOCK
 nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
@@ -414,6 +492,7 @@ nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     size_t i;
     int ret;
 
+    c->wrote = true;
     for (i = 0; i < c->n; i++) {
         const NvstoreBlobUpdate *u = &c->updates[i];
         NvstoreEntry *e;
@@ -433,6 +512,7 @@ nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
     c->dir_crc32c = be32_to_cpu(slot.dir_crc32c);
     nvstore_start_write(pool, bs, NVSTORE_SLOT_OFFSET(!s->slot), &slot,
                         sizeof(slot));
+    nvstore_commit_wipe(pool, bs, c);
     aio_task_pool_wait_all(pool);
     ret = aio_task_pool_status(pool);
     aio_task_pool_free(pool);
@@ -462,6 +542,9 @@ static void nvstore_commit_finish(BlockDriverState *bs, NvstoreCommit *c)
 
     nvstore_set_committed(s, g_steal_pointer(&c->dir), !s->slot, &slot);
     s->record_due = true;
+    /* What the directory it replaced references: wiped by the next one */
+    g_clear_pointer(&s->prev_used, g_array_unref);
+    s->prev_used = g_steal_pointer(&c->committed_used);
     trace_nvstore_commit(bs, c->gen, s->slot, c->n, c->dir_offset,
                          c->enc_len);
     /* For a rollback anchor kept outside the image (min-generation) */
@@ -499,6 +582,10 @@ nvstore_co_commit_updates(BlockDriverState *bs,
         nvstore_commit_finish(bs, c);
     } else {
         trace_nvstore_commit_fail(bs, c->gen, ret);
+        if (c->wrote) {
+            /* Into free space: wipe all of it next time */
+            g_clear_pointer(&s->prev_used, g_array_unref);
+        }
     }
     nvstore_dir_free(c->dir);
     g_free(c->enc);
@@ -506,6 +593,8 @@ nvstore_co_commit_updates(BlockDriverState *bs,
         g_free(c->ciphertext[i]);
     }
     g_free(c->ciphertext);
+    g_clear_pointer(&c->used, g_array_unref);
+    g_clear_pointer(&c->committed_used, g_array_unref);
     return ret < 0 ? ret : 0;
 }
 

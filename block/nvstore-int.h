@@ -42,6 +42,7 @@
 #define NVSTORE_OPT_DELETE_BLOB "delete-blob"
 #define NVSTORE_OPT_CONTAINER   "container"
 #define NVSTORE_OPT_MIN_GENERATION "min-generation"
+#define NVSTORE_OPT_WIPE_FREED "wipe-freed"
 #define NVSTORE_OPT_KEY_SECRET  "encrypt.key-secret"
 #define NVSTORE_OPT_ITER_TIME   "encrypt.iter-time"
 #define NVSTORE_OPT_NEW_SECRET  "encrypt.new-secret"
@@ -133,6 +134,16 @@ typedef struct BDRVNvstoreState {
      */
     bool encrypted;
     NvstoreCrypt *crypt;
+
+    /*
+     * Option "wipe-freed": each commit zeroes what the directory before
+     * the committed one referenced, @prev_used, and neither the
+     * committed directory nor the new one does (@prev_used NULL: not
+     * known, as after open; then all that they do not reference).  See
+     * "Freed space" in docs/interop/nvstore.rst.
+     */
+    bool wipe_freed;
+    GArray *prev_used;
 } BDRVNvstoreState;
 
 /* A byte range [start, end) of the image */

@@ -507,6 +507,8 @@ nvstore_load_state_why(BlockDriverState *bs, GString *why_out, Error **errp)
         }
         nvstore_set_committed(s, g_steal_pointer(&dir[i]), i, &slot[i]);
         s->record_due = false;
+        /* What earlier commits freed is not known: all of it, next time */
+        g_clear_pointer(&s->prev_used, g_array_unref);
         /*
          * Above every generation attempted; but the other slot, which the
          * next commit replaces, cannot take the last generation away

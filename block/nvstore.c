@@ -134,7 +134,9 @@ nvstore_open_load(BlockDriverState *bs, const char *secret_id, int flags,
 static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
                         Error **errp)
 {
-    static const char *const keys[] = { "min-generation", "encrypt.", NULL };
+    static const char *const keys[] = {
+        NVSTORE_OPT_MIN_GENERATION, NVSTORE_OPT_WIPE_FREED, "encrypt.", NULL
+    };
     BDRVNvstoreState *s = bs->opaque;
     g_autoptr(NvstoreOptions) o = NULL;
     const char *secret_id;
@@ -151,6 +153,7 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
         return -EINVAL;
     }
     s->min_gen = o->has_min_generation ? o->min_generation : 0;
+    s->wipe_freed = o->has_wipe_freed ? o->wipe_freed : true;
     secret_id = o->encrypt ? o->encrypt->key_secret : NULL;
 
     ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
@@ -185,6 +188,7 @@ static void GRAPH_UNLOCKED nvstore_close(BlockDriverState *bs)
 
     g_clear_pointer(&s->dir, nvstore_dir_free);
     g_clear_pointer(&s->crypt, nvstore_crypt_free);
+    g_clear_pointer(&s->prev_used, g_array_unref);
 }
 
 /*

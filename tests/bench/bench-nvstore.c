@@ -67,6 +67,9 @@ static void print_stats(const char *name, int64_t *t, int n)
  */
 static const char *bench_key;
 
+/* Open images with wipe-freed=off */
+static bool bench_no_wipe;
+
 /*
  * An nvstore image at @path, raw or inside qcow2, opened read-write; the
  * file's aio mode from $BENCH_NVSTORE_AIO (threads, native, io_uring);
@@ -83,6 +86,9 @@ static BlockBackend *nvs_open(const char *path, bool qcow2, bool create)
     }
     if (bench_key) {
         qdict_put_str(options, "encrypt.key-secret", bench_key);
+    }
+    if (bench_no_wipe) {
+        qdict_put_str(options, "wipe-freed", "off");
     }
 
     if (create) {
@@ -725,6 +731,59 @@ static int cmd_encrypt(const char *dir, int n)
     return 0;
 }
 
+/*
+ * What zeroing freed space costs: @n durable updates of 4 KiB (a TPM's
+ * permanent state is about that) and of 64 KiB, of a plain image with
+ * wipe-freed on and of one with it off, alternating one by one so that
+ * both see the same disk
+ */
+static int cmd_wipe(const char *dir, int n)
+{
+    static const size_t sizes[] = { 4 * KiB, 64 * KiB };
+    int s, i, k;
+
+    for (s = 0; s < ARRAY_SIZE(sizes); s++) {
+        g_autofree uint8_t *buf = g_malloc(sizes[s]);
+        int64_t *t[2] = { g_new(int64_t, n), g_new(int64_t, n) };
+        BlockBackend *blk[2];
+        char *path[2];
+
+        memset(buf, 0x5a, sizes[s]);
+        for (k = 0; k < 2; k++) {
+            path[k] = g_strdup_printf("%s/wipe-%d.nvs", dir, k);
+            bench_no_wipe = k;
+            blk[k] = nvs_open(path[k], false, true);
+            for (i = 0; i < BENCH_WARMUP; i++) {
+                put(blk[k], "blob", buf, sizes[s]);
+            }
+        }
+        bench_no_wipe = false;
+        for (i = 0; i < n; i++) {
+            for (k = 0; k < 2; k++) {
+                int kk = (i & 1) ^ k;
+                int64_t start;
+
+                buf[i % sizes[s]] ^= 0xff;
+                start = now_ns();
+                put(blk[kk], "blob", buf, sizes[s]);
+                t[kk][i] = now_ns() - start;
+            }
+        }
+        for (k = 0; k < 2; k++) {
+            g_autofree char *name = g_strdup_printf("wipe-update-%s %zu",
+                                                    k ? "off" : "on",
+                                                    sizes[s]);
+
+            print_stats(name, t[k], n);
+            blk_unref(blk[k]);
+            unlink(path[k]);
+            g_free(path[k]);
+            g_free(t[k]);
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
@@ -733,6 +792,9 @@ int main(int argc, char **argv)
 
     if (argc == 4 && !strcmp(argv[1], "encrypt")) {
         return cmd_encrypt(argv[2], atoi(argv[3]));
+    }
+    if (argc == 4 && !strcmp(argv[1], "wipe")) {
+        return cmd_wipe(argv[2], atoi(argv[3]));
     }
 
     if (argc == 4 && !strcmp(argv[1], "update")) {
@@ -758,7 +820,7 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "usage: %s update DIR COUNT | flushes DIR KIND SIZE "
             "COUNT | scale DIR | dir DIR | pflash DIR WRITES RUNS | "
-            "encrypt DIR COUNT\n",
+            "encrypt DIR COUNT | wipe DIR COUNT\n",
             argv[0]);
     return 2;
 }

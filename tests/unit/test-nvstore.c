@@ -891,6 +891,8 @@ static GByteArray *pc_contents(GRand *rand)
 /* Open an nvstore node over @disk */
 /* The secret that opens the images of pc_open(), or NULL */
 static const char *pc_key;
+/* Open with wipe-freed=off */
+static bool pc_no_wipe;
 
 static BlockBackend *pc_open(NvstoreRamdisk *disk, int flags, Error **errp)
 {
@@ -904,6 +906,9 @@ static BlockBackend *pc_open(NvstoreRamdisk *disk, int flags, Error **errp)
     qdict_put_str(options, "driver", "nvstore");
     if (pc_key) {
         qdict_put_str(options, "encrypt.key-secret", pc_key);
+    }
+    if (pc_no_wipe) {
+        qdict_put_str(options, NVSTORE_OPT_WIPE_FREED, "off");
     }
     if (pc_qcow2) {
         qdict_put_str(options, "file.driver", "qcow2");
@@ -2624,6 +2629,157 @@ static void damage_newest_check(NvstoreRamdisk *disk, const char *key,
     blk_unref(blk);
 }
 
+/* A copy of @len bytes of @disk's contents at @offset */
+static GByteArray *disk_bytes(NvstoreRamdisk *disk, uint64_t offset,
+                              uint64_t len)
+{
+    GByteArray *image = nvstore_ramdisk_contents(disk);
+    GByteArray *b = g_byte_array_new();
+
+    g_assert_cmpuint(offset + len, <=, image->len);
+    g_byte_array_append(b, image->data + offset, len);
+    return b;
+}
+
+/*
+ * How many of the 32-byte pieces of @b are somewhere in @disk, leaving
+ * out those that one of the @nkeep arrays @keep has too
+ */
+static unsigned disk_holds(NvstoreRamdisk *disk, GByteArray *b,
+                           GByteArray **keep, int nkeep)
+{
+    GByteArray *image = nvstore_ramdisk_contents(disk);
+    unsigned found = 0;
+    size_t i;
+    int k;
+
+    for (i = 0; i + 32 <= b->len; i += 32) {
+        for (k = 0; k < nkeep; k++) {
+            if (memmem(keep[k]->data, keep[k]->len, b->data + i, 32)) {
+                break;
+            }
+        }
+        found += k == nkeep &&
+                 memmem(image->data, image->len, b->data + i, 32);
+    }
+    return found;
+}
+
+/*
+ * wipe-freed: blob "b" written, blob "a" written four times, "b"
+ * deleted, "a" written a fifth time.  What the image holds, as written
+ * (ciphertext, in an encrypted image): the last two versions of "a" and
+ * the last two directories, those of the committed and of the previous
+ * commit, whole; nothing of the older versions of "a", of "b" or of the
+ * older directories.  With wipe-freed=off, some of them are still there,
+ * until a commit after the image is opened again with wipe-freed on.
+ */
+static void test_wipe_freed(gconstpointer opaque)
+{
+    const char *key = opaque;
+    g_autoptr(GRand) rand = g_rand_new_with_seed(0x3e);
+    GByteArray *written[7], *dirs[7];
+    int wipe, i;
+
+    for (wipe = 1; wipe >= 0; wipe--) {
+        NvstoreRamdisk *disk = key ? new_ramdisk_image_encrypted() :
+                                     new_ramdisk_image();
+        unsigned left = 0;
+        BlockBackend *blk;
+        BDRVNvstoreState *s;
+        NvstoreEntry *e;
+
+        pc_key = key;
+        pc_no_wipe = !wipe;
+        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+        pc_no_wipe = false;
+        s = blk_bs(blk)->opaque;
+        for (i = 0; i < 7; i++) {
+            g_autoptr(GByteArray) data = g_byte_array_sized_new(3000);
+            NvstoreBlobUpdate u = { .name = i ? "a" : "b",
+                                    .type = NVSTORE_BLOB_TYPE_RAW };
+
+            if (i == 5) {
+                u.name = "b";
+                u.remove = true;
+            } else {
+                g_byte_array_set_size(data, i ? 3000 : 20000);
+                for (guint k = 0; k < data->len; k++) {
+                    data->data[k] = g_rand_int(rand);
+                }
+                u.data = data->data;
+                u.len = data->len;
+            }
+            g_assert_cmpint(nvstore_blob_commit(blk, &u, 1, &error_abort),
+                            ==, 0);
+            e = nvstore_dir_lookup(s->dir, u.name);
+            written[i] = e ? disk_bytes(disk, e->extent.offset,
+                                        e->extent.length) : NULL;
+            dirs[i] = disk_bytes(disk, s->dir_offset, s->dir_length);
+        }
+        GByteArray *kept[] = { written[4], written[6], dirs[5], dirs[6] };
+
+        /* Commits 4 and 6 (a's last two), the directories of 5 and 6 */
+        for (i = 0; i < ARRAY_SIZE(kept); i++) {
+            g_assert_cmpuint(disk_holds(disk, kept[i], NULL, 0), ==,
+                             kept[i]->len / 32);
+        }
+        /* Directories share pieces (their header, unchanged entries) */
+        for (i = 0; i < 5; i++) {
+            if (i != 4) {
+                left += disk_holds(disk, written[i], kept, 4);
+            }
+            left += disk_holds(disk, dirs[i], kept, 4);
+        }
+        g_test_message("%s, wipe-freed=%s: %u pieces of 32 bytes of older "
+                       "data and directories left", key ? "encrypted" :
+                       "plain", wipe ? "on" : "off", left);
+        if (wipe) {
+            g_assert_cmpuint(left, ==, 0);
+        } else {
+            g_autoptr(GByteArray) last = pattern(3000, 0x5c);
+            g_autoptr(GByteArray) last_written = NULL;
+            g_autoptr(GByteArray) last_dir = NULL;
+            GByteArray *kept_now[] = { NULL, written[6], NULL, dirs[6] };
+
+            g_assert_cmpuint(left, >, 0);
+            blk_unref(blk);
+            blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+            s = blk_bs(blk)->opaque;
+            put(blk, "a", NVSTORE_BLOB_TYPE_RAW, last);
+            e = nvstore_dir_lookup(s->dir, "a");
+            kept_now[0] = last_written = disk_bytes(disk, e->extent.offset,
+                                                    e->extent.length);
+            kept_now[2] = last_dir = disk_bytes(disk, s->dir_offset,
+                                                s->dir_length);
+            left = 0;
+            for (i = 0; i < 6; i++) {
+                if (written[i]) {
+                    left += disk_holds(disk, written[i], kept_now, 4);
+                }
+                left += disk_holds(disk, dirs[i], kept_now, 4);
+            }
+            g_test_message("then a commit with wipe-freed on: %u left",
+                           left);
+            g_assert_cmpuint(left, ==, 0);
+        }
+        blk_unref(blk);
+        /* The image opens, and is the last commit's */
+        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+        pc_key = NULL;
+        s = blk_bs(blk)->opaque;
+        g_assert_null(nvstore_dir_lookup(s->dir, "b"));
+        blk_unref(blk);
+        for (i = 0; i < 7; i++) {
+            if (written[i]) {
+                g_byte_array_unref(written[i]);
+            }
+            g_byte_array_unref(dirs[i]);
+        }
+        nvstore_ramdisk_free(disk);
+    }
+}
+
 /* The image on @disk opens with @key, its blobs "a" and "b" hold @a, @b */
 static void damage_assert_blobs(NvstoreRamdisk *disk, const char *key,
                                 GByteArray *a, GByteArray *b)
@@ -2845,6 +3001,10 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/multi-commit", test_multi_commit);
     g_test_add_func("/nvstore/commit-errors", test_commit_errors);
     g_test_add_func("/nvstore/space-reuse", test_space_reuse);
+    g_test_add_data_func("/nvstore/wipe-freed/plain", NULL,
+                         test_wipe_freed);
+    g_test_add_data_func("/nvstore/wipe-freed/encrypted", "key-old",
+                         test_wipe_freed);
     g_test_add_data_func("/nvstore/damage-newest/plain", NULL,
                          test_damage_newest);
     g_test_add_data_func("/nvstore/damage-newest/encrypted", "key-old",
