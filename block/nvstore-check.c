@@ -19,6 +19,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/uuid.h"
 #include "nvstore-int.h"
 #include "trace.h"
 
@@ -59,10 +60,30 @@ nvstore_check_fix_header(BlockDriverState *bs, BdrvCheckResult *res)
 {
     uint8_t sector[NVSTORE_KEYSLOT_OFFSET(0)] = { 0 };
     bool encrypted = nvstore_has_keyslots(bs);
-    int ret;
+    NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS];
+    g_autofree char *id_str = NULL;
+    QemuUUID id;
+    int i, ret;
 
+    /*
+     * The image-id: an encrypted image's key slots have it, and its keys
+     * are bound to it; a plain image gets a new one
+     */
+    qemu_uuid_generate(&id);
+    if (encrypted && nvstore_read_keyslots(bs, ks, NULL) == 0) {
+        for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
+            if (!memcmp(ks[i].magic, NVSTORE_KEYSLOT_MAGIC,
+                        sizeof(ks[i].magic)) &&
+                nvstore_crc(&ks[i], offsetof(NvstoreKeySlot,
+                                             keyslot_crc32c)) ==
+                be32_to_cpu(ks[i].keyslot_crc32c)) {
+                memcpy(id.data, ks[i].image_id, sizeof(id.data));
+                break;
+            }
+        }
+    }
     nvstore_header_init((NvstoreHeader *)sector,
-                        encrypted ? NVSTORE_INCOMPAT_ENCRYPTED : 0);
+                        encrypted ? NVSTORE_INCOMPAT_ENCRYPTED : 0, id.data);
     ret = bdrv_co_pwrite(bs->file, NVSTORE_HEADER_OFFSET, sizeof(sector),
                          sector, 0);
     if (ret >= 0) {
@@ -74,7 +95,10 @@ nvstore_check_fix_header(BlockDriverState *bs, BdrvCheckResult *res)
         res->check_errors++;
         return;
     }
-    fprintf(stderr, "Repairing the nvstore header\n");
+    id_str = qemu_uuid_unparse_strdup(&id);
+    fprintf(stderr, "Repairing the nvstore header (image-id %s%s)\n",
+            id_str, encrypted ? ", from the key slots" :
+            ": a new one, the old one was lost with the header");
     res->corruptions--;
     res->corruptions_fixed++;
 }

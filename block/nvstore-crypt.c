@@ -20,6 +20,7 @@
 #include "crypto/secret_common.h"
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
+#include "qemu/uuid.h"
 #include "nvstore-int.h"
 #include "trace.h"
 
@@ -47,6 +48,8 @@
 
 struct NvstoreCrypt {
     uint8_t master[NVSTORE_MASTER_KEY_LEN];
+    /* The image's header, which every derived key is bound to */
+    uint8_t header_ad[NVSTORE_HEADER_AD_LEN];
     /* The key of the directory's authentication code */
     uint8_t dir_key[NVSTORE_DIR_MAC_LEN];
     /* The key of the close record's */
@@ -102,22 +105,31 @@ static bool nvstore_derive(NvstoreCrypt *c, const char *label,
     return nvstore_hmac(c->master, iov, ARRAY_SIZE(iov), out, errp);
 }
 
+/*
+ * The keys of the image whose header is @header_ad, from its master key:
+ * those of the directory and of the close record have the header as
+ * their context, so that neither verifies under another header (feature
+ * bits, image-id)
+ */
 static NvstoreCrypt *nvstore_crypt_from_master(const uint8_t *master,
+                                               const uint8_t *header_ad,
                                                Error **errp)
 {
     NvstoreCrypt *c = g_new0(NvstoreCrypt, 1);
 
     memcpy(c->master, master, NVSTORE_MASTER_KEY_LEN);
-    if (!nvstore_derive(c, NVSTORE_LABEL_DIR, NULL, 0, c->dir_key, errp) ||
-        !nvstore_derive(c, NVSTORE_LABEL_CLOSE, NULL, 0, c->close_key,
-                        errp)) {
+    memcpy(c->header_ad, header_ad, NVSTORE_HEADER_AD_LEN);
+    if (!nvstore_derive(c, NVSTORE_LABEL_DIR, c->header_ad,
+                        NVSTORE_HEADER_AD_LEN, c->dir_key, errp) ||
+        !nvstore_derive(c, NVSTORE_LABEL_CLOSE, c->header_ad,
+                        NVSTORE_HEADER_AD_LEN, c->close_key, errp)) {
         nvstore_crypt_free(c);
         return NULL;
     }
     return c;
 }
 
-NvstoreCrypt *nvstore_crypt_new(Error **errp)
+NvstoreCrypt *nvstore_crypt_new(const uint8_t *header_ad, Error **errp)
 {
     uint8_t master[NVSTORE_MASTER_KEY_LEN];
     NvstoreCrypt *c;
@@ -130,7 +142,7 @@ NvstoreCrypt *nvstore_crypt_new(Error **errp)
     if (qcrypto_random_bytes(master, sizeof(master), errp) < 0) {
         return NULL;
     }
-    c = nvstore_crypt_from_master(master, errp);
+    c = nvstore_crypt_from_master(master, header_ad, errp);
     qcrypto_memwipe(master, sizeof(master));
     return c;
 }
@@ -169,6 +181,8 @@ int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
 
     memset(ks, 0, sizeof(*ks));
     memcpy(ks->magic, NVSTORE_KEYSLOT_MAGIC, sizeof(ks->magic));
+    memcpy(ks->image_id, c->header_ad + offsetof(NvstoreHeader, image_id),
+           sizeof(ks->image_id));
     if (qcrypto_random_bytes(ks->salt, sizeof(ks->salt), errp) < 0) {
         return -EIO;
     }
@@ -226,8 +240,20 @@ bool nvstore_keyslot_in_use(const NvstoreKeySlot *ks)
     return !buffer_is_zero(ks, sizeof(*ks));
 }
 
-int nvstore_keyslot_check(const NvstoreKeySlot *ks, int i, Error **errp)
+/* @id as the UUID that qemu-img info shows */
+static char *nvstore_id_str(const uint8_t *id)
 {
+    QemuUUID uuid;
+
+    memcpy(uuid.data, id, sizeof(uuid.data));
+    return qemu_uuid_unparse_strdup(&uuid);
+}
+
+int nvstore_keyslot_check(const NvstoreKeySlot *ks, int i,
+                          const uint8_t *header_ad, Error **errp)
+{
+    const uint8_t *id = header_ad + offsetof(NvstoreHeader, image_id);
+
     if (memcmp(ks->magic, NVSTORE_KEYSLOT_MAGIC, sizeof(ks->magic)) ||
         nvstore_crc(ks, offsetof(NvstoreKeySlot, keyslot_crc32c)) !=
         be32_to_cpu(ks->keyslot_crc32c)) {
@@ -247,12 +273,20 @@ int nvstore_keyslot_check(const NvstoreKeySlot *ks, int i, Error **errp)
                    NVSTORE_MIN_ITERATIONS, NVSTORE_MAX_ITERATIONS);
         return -EINVAL;
     }
+    if (memcmp(ks->image_id, id, NVSTORE_IMAGE_ID_LEN)) {
+        g_autofree char *theirs = nvstore_id_str(ks->image_id);
+        g_autofree char *ours = nvstore_id_str(id);
+
+        error_setg(errp, "Key slot %d is of image %s, not of this one (%s)",
+                   i, theirs, ours);
+        return -EINVAL;
+    }
     return 0;
 }
 
 int nvstore_keyslot_open(const NvstoreKeySlot *ks, int i,
-                         const char *secret_id, NvstoreCrypt **crypt,
-                         Error **errp)
+                         const uint8_t *header_ad, const char *secret_id,
+                         NvstoreCrypt **crypt, Error **errp)
 {
     g_autoptr(QCryptoAead) aead = NULL;
     uint8_t kek[32], master[NVSTORE_MASTER_KEY_LEN];
@@ -260,7 +294,7 @@ int nvstore_keyslot_open(const NvstoreKeySlot *ks, int i,
     int ret = -EINVAL;
 
     *crypt = NULL;
-    if (nvstore_keyslot_check(ks, i, errp) < 0) {
+    if (nvstore_keyslot_check(ks, i, header_ad, errp) < 0) {
         return -EINVAL;
     }
     if (!nvstore_keyslot_kek(ks, secret_id, kek, errp)) {
@@ -283,7 +317,7 @@ int nvstore_keyslot_open(const NvstoreKeySlot *ks, int i,
         ret = -EACCES;
         goto out;
     }
-    *crypt = nvstore_crypt_from_master(master, errp);
+    *crypt = nvstore_crypt_from_master(master, header_ad, errp);
     ret = *crypt ? 0 : -EINVAL;
 out:
     qcrypto_memwipe(kek, sizeof(kek));
@@ -321,14 +355,22 @@ static GByteArray *nvstore_blob_ad(const NvstoreEntry *e, uint64_t gen,
     return ad;
 }
 
-/* The AEAD of one blob's data, keyed from @salt */
+/*
+ * The AEAD of one blob's data: its key has as context the image's header,
+ * the sealing's @salt and the blob's associated data @ad, so that no two
+ * blobs, sealings or images share one
+ */
 static QCryptoAead *nvstore_blob_aead(NvstoreCrypt *c, const uint8_t *salt,
-                                      Error **errp)
+                                      GByteArray *ad, Error **errp)
 {
+    g_autoptr(GByteArray) context = g_byte_array_new();
     uint8_t key[32];
     QCryptoAead *aead = NULL;
 
-    if (nvstore_derive(c, NVSTORE_LABEL_BLOB, salt, NVSTORE_SEAL_SALT_LEN,
+    g_byte_array_append(context, c->header_ad, NVSTORE_HEADER_AD_LEN);
+    g_byte_array_append(context, salt, NVSTORE_SEAL_SALT_LEN);
+    g_byte_array_append(context, ad->data, ad->len);
+    if (nvstore_derive(c, NVSTORE_LABEL_BLOB, context->data, context->len,
                        key, errp)) {
         aead = qcrypto_aead_new(NVSTORE_AEAD, key, sizeof(key), errp);
     }
@@ -347,11 +389,11 @@ bool nvstore_crypt_seal(NvstoreCrypt *c, NvstoreEntry *e,
     if (qcrypto_random_bytes(sealed, NVSTORE_SEAL_SALT_LEN, errp) < 0) {
         return false;
     }
-    aead = nvstore_blob_aead(c, sealed, errp);
+    ad = nvstore_blob_ad(e, e->extent.generation, e->extent.length);
+    aead = nvstore_blob_aead(c, sealed, ad, errp);
     if (!aead) {
         return false;
     }
-    ad = nvstore_blob_ad(e, e->extent.generation, e->extent.length);
     if (qcrypto_aead_encrypt(aead, nvstore_zero_nonce,
                              sizeof(nvstore_zero_nonce), ad->data, ad->len,
                              in, out, e->extent.length,
@@ -371,11 +413,11 @@ int nvstore_crypt_unseal(NvstoreCrypt *c, NvstoreEntry *e, uint8_t *buf,
     Error *local_err = NULL;
 
     assert(e->has_extent && e->sealed && len == e->extent.length);
-    aead = nvstore_blob_aead(c, e->sealed, errp);
+    ad = nvstore_blob_ad(e, e->extent.generation, len);
+    aead = nvstore_blob_aead(c, e->sealed, ad, errp);
     if (!aead) {
         return -EIO;
     }
-    ad = nvstore_blob_ad(e, e->extent.generation, len);
     if (qcrypto_aead_decrypt(aead, nvstore_zero_nonce,
                              sizeof(nvstore_zero_nonce), ad->data, ad->len,
                              buf, buf, len, e->sealed + NVSTORE_SEAL_SALT_LEN,

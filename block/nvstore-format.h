@@ -54,12 +54,22 @@
 #define NVSTORE_CLOSE_SIZE          512
 #define NVSTORE_CLOSE_MAC_LEN       32
 
+/* The image's identifier, random at create ("The header") */
+#define NVSTORE_IMAGE_ID_LEN        16
+
 typedef struct QEMU_PACKED NvstoreHeader {
     char magic[8];                  /* NVSTORE_MAGIC */
     uint64_t incompatible_features; /* unknown bit set: refuse the image */
     uint64_t compatible_features;   /* unknown bits are ignored */
+    uint8_t image_id[NVSTORE_IMAGE_ID_LEN];
     uint32_t header_crc32c;         /* CRC-32C of the bytes before it */
 } NvstoreHeader;
+
+/*
+ * The header without its checksum, as on disk: what an encrypted image
+ * binds into its keys ("HeaderAD")
+ */
+#define NVSTORE_HEADER_AD_LEN       offsetof(NvstoreHeader, header_crc32c)
 
 typedef struct QEMU_PACKED NvstoreSlot {
     char magic[8];                  /* NVSTORE_SLOT_MAGIC */
@@ -75,14 +85,16 @@ typedef struct QEMU_PACKED NvstoreKeySlot {
     uint32_t iterations;            /* of the KDF */
     uint32_t kdf;                   /* NVSTORE_KDF_* */
     uint8_t salt[NVSTORE_KEYSLOT_SALT_LEN];
+    uint8_t image_id[NVSTORE_IMAGE_ID_LEN]; /* the header's */
     uint8_t wrapped_key[NVSTORE_MASTER_KEY_LEN];
     uint8_t tag[NVSTORE_KEYSLOT_TAG_LEN];
     uint32_t keyslot_crc32c;        /* CRC-32C of the bytes before it */
 } NvstoreKeySlot;
 
-QEMU_BUILD_BUG_ON(sizeof(NvstoreHeader) != 28);
+QEMU_BUILD_BUG_ON(sizeof(NvstoreHeader) != 44);
+QEMU_BUILD_BUG_ON(NVSTORE_HEADER_AD_LEN != 40);
 QEMU_BUILD_BUG_ON(sizeof(NvstoreSlot) != 40);
-QEMU_BUILD_BUG_ON(sizeof(NvstoreKeySlot) != 100);
+QEMU_BUILD_BUG_ON(sizeof(NvstoreKeySlot) != 116);
 QEMU_BUILD_BUG_ON(NVSTORE_KEYSLOT_OFFSET(NVSTORE_NB_KEYSLOTS) >
                   NVSTORE_BLOCK_SIZE);
 QEMU_BUILD_BUG_ON(NVSTORE_CLOSE_OFFSET + NVSTORE_CLOSE_SIZE >
@@ -130,15 +142,17 @@ static inline uint32_t nvstore_crc(const void *buf, size_t len)
 
 /*
  * Fill @h with the header this version writes: magic, the @incompatible
- * features (NVSTORE_INCOMPAT_ENCRYPTED or none), the checksum; on-disk
- * byte order.
+ * features (NVSTORE_INCOMPAT_ENCRYPTED or none), @image_id, the
+ * checksum; on-disk byte order.
  */
 static inline void nvstore_header_init(NvstoreHeader *h,
-                                       uint64_t incompatible)
+                                       uint64_t incompatible,
+                                       const uint8_t *image_id)
 {
     memset(h, 0, sizeof(*h));
     memcpy(h->magic, NVSTORE_MAGIC, sizeof(h->magic));
     h->incompatible_features = incompatible;
+    memcpy(h->image_id, image_id, NVSTORE_IMAGE_ID_LEN);
     nvstore_header_to_be(h);
     h->header_crc32c = cpu_to_be32(nvstore_crc(h, offsetof(NvstoreHeader,
                                                          header_crc32c)));

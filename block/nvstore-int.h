@@ -43,6 +43,7 @@
 #define NVSTORE_OPT_CONTAINER   "container"
 #define NVSTORE_OPT_MIN_GENERATION "min-generation"
 #define NVSTORE_OPT_WIPE_FREED "wipe-freed"
+#define NVSTORE_OPT_IMAGE_ID "image-id"
 #define NVSTORE_OPT_KEY_SECRET  "encrypt.key-secret"
 #define NVSTORE_OPT_ITER_TIME   "encrypt.iter-time"
 #define NVSTORE_OPT_NEW_SECRET  "encrypt.new-secret"
@@ -134,6 +135,15 @@ typedef struct BDRVNvstoreState {
      */
     bool encrypted;
     NvstoreCrypt *crypt;
+
+    /*
+     * The header as read (without its checksum; its image-id at
+     * offsetof(NvstoreHeader, image_id)), and option "image-id": an
+     * image with another is refused, at open and at activation
+     */
+    uint8_t header_ad[NVSTORE_HEADER_AD_LEN];
+    bool has_want_id;
+    uint8_t want_id[NVSTORE_IMAGE_ID_LEN];
 
     /*
      * Option "wipe-freed": each commit zeroes what the directory before
@@ -465,11 +475,13 @@ nvstore_co_amend_keys(BlockDriverState *bs,
 
 /**
  * nvstore_crypt_new:
+ * @header_ad: the image's header, NVSTORE_HEADER_AD_LEN octets as on
+ *             disk
  *
  * Returns: the keys of a new encrypted image, from a new random master
  * key, or NULL if this QEMU cannot encrypt.
  */
-NvstoreCrypt *nvstore_crypt_new(Error **errp);
+NvstoreCrypt *nvstore_crypt_new(const uint8_t *header_ad, Error **errp);
 
 void nvstore_crypt_free(NvstoreCrypt *c);
 
@@ -499,23 +511,26 @@ bool nvstore_keyslot_in_use(const NvstoreKeySlot *ks);
  * nvstore_keyslot_check:
  *
  * Returns: 0 if key slot @i, @ks, is well-formed (magic, checksum,
- * fields), else -EINVAL with @errp set.
+ * fields) and of the image whose header is @header_ad, else -EINVAL
+ * (-ENOTSUP for an unknown KDF) with @errp set.
  */
-int nvstore_keyslot_check(const NvstoreKeySlot *ks, int i, Error **errp);
+int nvstore_keyslot_check(const NvstoreKeySlot *ks, int i,
+                          const uint8_t *header_ad, Error **errp);
 
 /**
  * nvstore_keyslot_open:
  * @crypt: set to the image's keys on success
  *
- * Unwrap the master key of key slot @i with the secret @secret_id.
+ * Unwrap the master key of key slot @i of the image whose header is
+ * @header_ad with the secret @secret_id.
  *
  * Returns: 0 on success; -EACCES if the secret does not open the key
- * slot (or the key slot was tampered with); -EINVAL if it is corrupt or
- * the secret cannot be read.
+ * slot (or the key slot was tampered with); -EINVAL if it is corrupt, of
+ * another image, or the secret cannot be read.
  */
 int nvstore_keyslot_open(const NvstoreKeySlot *ks, int i,
-                         const char *secret_id, NvstoreCrypt **crypt,
-                         Error **errp);
+                         const uint8_t *header_ad, const char *secret_id,
+                         NvstoreCrypt **crypt, Error **errp);
 
 /**
  * nvstore_crypt_seal:

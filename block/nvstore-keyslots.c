@@ -58,6 +58,7 @@ nvstore_has_keyslots(BlockDriverState *bs)
  * Returns: the number of key slots in use.
  */
 static int nvstore_keyslots_try(const NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS],
+                                const uint8_t *header_ad,
                                 const char *secret_id,
                                 bool opened[NVSTORE_NB_KEYSLOTS],
                                 NvstoreCrypt **crypt, GString *why)
@@ -77,7 +78,8 @@ static int nvstore_keyslots_try(const NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS],
         if (crypt && *crypt) {
             continue;
         }
-        ret = nvstore_keyslot_open(&ks[i], i, secret_id, &c, &local_err);
+        ret = nvstore_keyslot_open(&ks[i], i, header_ad, secret_id, &c,
+                                   &local_err);
         if (ret == 0) {
             opened[i] = true;
             if (crypt) {
@@ -106,7 +108,8 @@ nvstore_open_keys(BlockDriverState *bs, const char *secret_id, Error **errp)
     if (ret < 0) {
         return ret;
     }
-    if (!nvstore_keyslots_try(ks, secret_id, opened, &s->crypt, why)) {
+    if (!nvstore_keyslots_try(ks, s->header_ad, secret_id, opened,
+                              &s->crypt, why)) {
         error_setg(errp, "The nvstore image is encrypted but has no key "
                    "slot");
         return -EINVAL;
@@ -194,7 +197,8 @@ nvstore_co_amend_keys(BlockDriverState *bs,
         }
     }
     if (o->old_secret) {
-        nvstore_keyslots_try(ks, o->old_secret, clear, NULL, NULL);
+        nvstore_keyslots_try(ks, s->header_ad, o->old_secret, clear, NULL,
+                             NULL);
         for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
             to_clear += clear[i];
         }

@@ -49,6 +49,7 @@ nvstore_read_header(BlockDriverState *bs, Error **errp)
         error_setg(errp, "The nvstore header is corrupt (checksum mismatch)");
         return -EINVAL;
     }
+    memcpy(s->header_ad, &h, NVSTORE_HEADER_AD_LEN);
     nvstore_header_to_cpu(&h);
     if (h.incompatible_features & ~NVSTORE_INCOMPAT_MASK) {
         error_setg(errp, "Unsupported nvstore incompatible features 0x%"

@@ -20,7 +20,9 @@
 #include "qapi/qapi-visit-block-core.h"
 #include "qapi/visitor.h"
 #include "qemu/module.h"
+#include "qemu/cutils.h"
 #include "qemu/option.h"
+#include "qemu/uuid.h"
 #include "qobject/qdict.h"
 #include "system/block-backend.h"
 #include "nvstore-int.h"
@@ -37,11 +39,28 @@ static int nvstore_probe(const uint8_t *buf, int buf_size,
 
 /* ---- Open, close, reopen ------------------------------------------------- */
 
-/* The committed state is not older than option min-generation allows */
-static int nvstore_check_min_generation(BlockDriverState *bs, Error **errp)
+/*
+ * The image is the one option image-id names, and its committed state is
+ * not older than option min-generation allows
+ */
+static int nvstore_check_pinned(BlockDriverState *bs, Error **errp)
 {
     BDRVNvstoreState *s = bs->opaque;
+    const uint8_t *id = s->header_ad + offsetof(NvstoreHeader, image_id);
 
+    if (s->has_want_id && memcmp(id, s->want_id, NVSTORE_IMAGE_ID_LEN)) {
+        QemuUUID theirs, want;
+        g_autofree char *theirs_str = NULL, *want_str = NULL;
+
+        memcpy(theirs.data, id, sizeof(theirs.data));
+        memcpy(want.data, s->want_id, sizeof(want.data));
+        theirs_str = qemu_uuid_unparse_strdup(&theirs);
+        want_str = qemu_uuid_unparse_strdup(&want);
+        error_setg(errp, "The nvstore image is %s, not %s (option %s): it "
+                   "was replaced by another image", theirs_str, want_str,
+                   NVSTORE_OPT_IMAGE_ID);
+        return -EINVAL;
+    }
     if (s->dir && s->gen < s->min_gen) {
         error_setg(errp, "The nvstore image is at generation %" PRIu64
                    ", older than min-generation %" PRIu64 ": it may have "
@@ -126,7 +145,7 @@ nvstore_open_load(BlockDriverState *bs, const char *secret_id, int flags,
         }
     }
     if (ret >= 0) {
-        ret = nvstore_check_min_generation(bs, errp);
+        ret = nvstore_check_pinned(bs, errp);
     }
     return ret;
 }
@@ -135,7 +154,8 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
                         Error **errp)
 {
     static const char *const keys[] = {
-        NVSTORE_OPT_MIN_GENERATION, NVSTORE_OPT_WIPE_FREED, "encrypt.", NULL
+        NVSTORE_OPT_MIN_GENERATION, NVSTORE_OPT_WIPE_FREED,
+        NVSTORE_OPT_IMAGE_ID, "encrypt.", NULL
     };
     BDRVNvstoreState *s = bs->opaque;
     g_autoptr(NvstoreOptions) o = NULL;
@@ -154,6 +174,17 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
     }
     s->min_gen = o->has_min_generation ? o->min_generation : 0;
     s->wipe_freed = o->has_wipe_freed ? o->wipe_freed : true;
+    if (o->image_id) {
+        QemuUUID want;
+
+        if (qemu_uuid_parse(o->image_id, &want) < 0) {
+            error_setg(errp, "Option %s: '%s' is not a UUID",
+                       NVSTORE_OPT_IMAGE_ID, o->image_id);
+            return -EINVAL;
+        }
+        s->has_want_id = true;
+        memcpy(s->want_id, want.data, sizeof(s->want_id));
+    }
     secret_id = o->encrypt ? o->encrypt->key_secret : NULL;
 
     ret = bdrv_open_file_child(NULL, options, "file", bs, errp);
@@ -238,7 +269,7 @@ nvstore_co_invalidate_cache(BlockDriverState *bs, Error **errp)
         error_setg(errp, "The nvstore image was encrypted when it was "
                    "opened, and no longer is");
         g_clear_pointer(&s->dir, nvstore_dir_free);
-    } else if (nvstore_check_min_generation(bs, errp) < 0) {
+    } else if (nvstore_check_pinned(bs, errp) < 0) {
         /* Nothing may be read or written */
         g_clear_pointer(&s->dir, nvstore_dir_free);
     }
@@ -311,13 +342,17 @@ nvstore_co_format(BlockBackend *blk, BlockdevNvstoreEncryptionCreate *enc_opts,
     NvstoreSlot *slot = (NvstoreSlot *)(meta + NVSTORE_SLOT_OFFSET(0));
     g_autoptr(NvstoreDir) dir = nvstore_dir_new();
     g_autofree uint8_t *enc = NULL;
+    QemuUUID id;
     size_t len;
     int ret;
 
     enc = nvstore_dir_encode(dir, &len, &error_abort);
+    qemu_uuid_generate(&id);
+    nvstore_header_init(h, enc_opts ? NVSTORE_INCOMPAT_ENCRYPTED : 0,
+                        id.data);
 
     if (enc_opts) {
-        g_autoptr(NvstoreCrypt) crypt = nvstore_crypt_new(errp);
+        g_autoptr(NvstoreCrypt) crypt = nvstore_crypt_new(meta, errp);
         NvstoreKeySlot *ks = (NvstoreKeySlot *)(meta +
                                                 NVSTORE_KEYSLOT_OFFSET(0));
 
@@ -337,7 +372,6 @@ nvstore_co_format(BlockBackend *blk, BlockdevNvstoreEncryptionCreate *enc_opts,
         }
         len += NVSTORE_DIR_MAC_LEN;
     }
-    nvstore_header_init(h, enc_opts ? NVSTORE_INCOMPAT_ENCRYPTED : 0);
     nvstore_slot_init(slot, 1, NVSTORE_DATA_OFFSET, enc, len);
 
     ret = blk_co_pwrite(blk, 0, NVSTORE_DATA_OFFSET, meta, 0);
@@ -511,6 +545,13 @@ nvstore_get_specific_info(BlockDriverState *bs, Error **errp)
     spec->u.nvstore.data = info;
     info->generation = s->gen;
     info->slot = s->slot;
+    if (!buffer_is_zero(s->header_ad, sizeof(s->header_ad))) {
+        QemuUUID id;
+
+        memcpy(id.data, s->header_ad + offsetof(NvstoreHeader, image_id),
+               sizeof(id.data));
+        info->image_id = qemu_uuid_unparse_strdup(&id);
+    }
     /* In the directory's order: by name */
     for (i = 0; s->dir && i < s->dir->entries->len; i++) {
         NvstoreEntry *e = g_ptr_array_index(s->dir->entries, i);

@@ -4,11 +4,29 @@
 # docs/interop/nvstore.rst, for the nvstore iotests that craft images
 # (nvstore-corrupt, nvstore-hostile).  Not a test: it has no .out file.
 
+import re
+
 BLOCK = 4096
 DATA_OFFSET = 3 * BLOCK
 # The close record, in the sector after the four key slots' of the header
 # block ("Opening an image")
 CLOSE_OFFSET = 5 * 512
+
+
+# An image-id as qemu-img info shows it: a UUID
+UUID_RE = r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+
+
+def filter_image_id(msg):  # type: ignore
+    """The random image-ids (UUIDs) in @msg, a string or (recursively) a
+    dict or list, as IMAGE-ID"""
+    if isinstance(msg, str):
+        return re.sub(UUID_RE, 'IMAGE-ID', msg)
+    if isinstance(msg, dict):
+        return {k: filter_image_id(v) for k, v in msg.items()}
+    if isinstance(msg, list):
+        return [filter_image_id(v) for v in msg]
+    return msg
 
 
 def poke(path: str, offset: int, data: bytes) -> None:
@@ -225,8 +243,13 @@ def read_directory(path: str, i: int) -> 'dict[str, dict[str, bytes]]':
 
 # ---- Writing an image ----
 
+# The image-id of the images written here
+IMAGE_ID = bytes.fromhex('6e7673746f72652d74657374696d6167')
+
+
 def header() -> bytes:
-    h = b'QNVSTORE' + bytes(16)
+    """Magic, no feature, image-id IMAGE_ID, checksum: 44 octets"""
+    h = b'QNVSTORE' + bytes(16) + IMAGE_ID
     return h + crc32c(h).to_bytes(4, 'big')
 
 
@@ -244,7 +267,7 @@ def write_image(path: str, slots: 'dict[int, tuple[int, int, bytes]]',
     extents, as (offset, bytes).  Every directory and extent is written.
     """
     img = bytearray(DATA_OFFSET)
-    img[0:28] = header()
+    img[0:44] = header()
     placed = list(data)
     for i, (gen, dir_offset, dir_bytes) in slots.items():
         pos = BLOCK * (1 + i)

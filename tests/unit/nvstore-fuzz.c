@@ -101,7 +101,7 @@ static void fix_macs(uint8_t *img, size_t len)
     if (len < NVSTORE_KEYSLOT_OFFSET(0) + sizeof(NvstoreKeySlot) ||
         nvstore_keyslot_open((NvstoreKeySlot *)(img +
                                                 NVSTORE_KEYSLOT_OFFSET(0)),
-                             0, FUZZ_SECRET, &crypt, NULL) < 0) {
+                             0, img, FUZZ_SECRET, &crypt, NULL) < 0) {
         return;
     }
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
