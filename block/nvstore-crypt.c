@@ -168,16 +168,40 @@ static bool nvstore_keyslot_kek(const NvstoreKeySlot *ks,
     return ret == 0;
 }
 
+/*
+ * Iterations of PBKDF2-HMAC-SHA256 (32-octet salt and key) per second on
+ * this host, or 0 with @errp set.  Measured once per process (about a
+ * second of CPU): neither the secret nor the salt changes the rate.
+ */
+static uint64_t nvstore_pbkdf2_rate(Error **errp)
+{
+    static uint32_t rate;
+    uint32_t r = qatomic_read(&rate);
+    uint8_t pass[32] = { 0 }, salt[NVSTORE_KEYSLOT_SALT_LEN] = { 0 };
+
+    if (!r) {
+        r = MIN(qcrypto_pbkdf2_count_iters(QCRYPTO_HASH_ALGO_SHA256, pass,
+                                           sizeof(pass), salt, sizeof(salt),
+                                           32, errp), UINT32_MAX);
+        qatomic_set(&rate, r);
+    }
+    return r;
+}
+
 int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
                          uint64_t iter_time_ms, NvstoreKeySlot *ks,
                          Error **errp)
 {
     g_autoptr(QCryptoAead) aead = NULL;
-    g_autofree uint8_t *secret = NULL;
     uint8_t kek[32];
     uint64_t iters;
-    size_t nsecret;
     int ret = -EINVAL;
+
+    if (!iter_time_ms) {
+        /* Like LUKS's, the floor of iterations alone would be guessable */
+        error_setg(errp, "encrypt.iter-time must be at least 1 (ms)");
+        return -EINVAL;
+    }
 
     memset(ks, 0, sizeof(*ks));
     memcpy(ks->magic, NVSTORE_KEYSLOT_MAGIC, sizeof(ks->magic));
@@ -186,29 +210,17 @@ int nvstore_keyslot_make(NvstoreCrypt *c, const char *secret_id,
     if (qcrypto_random_bytes(ks->salt, sizeof(ks->salt), errp) < 0) {
         return -EIO;
     }
-    if (!iter_time_ms) {
-        /* The fewest iterations, without calibrating (tests) */
-        iters = NVSTORE_MIN_ITERATIONS;
-    } else {
-        if (qcrypto_secret_lookup(secret_id, &secret, &nsecret, errp) < 0) {
-            return -EINVAL;
-        }
-        iters = qcrypto_pbkdf2_count_iters(QCRYPTO_HASH_ALGO_SHA256, secret,
-                                           nsecret, ks->salt,
-                                           sizeof(ks->salt), 32, errp);
-        qcrypto_memwipe(secret, nsecret);
-        if (!iters) {
-            return -EINVAL;
-        }
-        /* Iterations per second, scaled to @iter_time_ms */
-        if (iters > UINT64_MAX / iter_time_ms) {
-            iters = NVSTORE_MAX_ITERATIONS;
-        } else {
-            iters = iters * iter_time_ms / 1000;
-        }
-        iters = MIN(MAX(iters, NVSTORE_MIN_ITERATIONS),
-                    NVSTORE_MAX_ITERATIONS);
+    iters = nvstore_pbkdf2_rate(errp);
+    if (!iters) {
+        return -EINVAL;
     }
+    /* Iterations per second, scaled to @iter_time_ms */
+    if (iters > UINT64_MAX / iter_time_ms) {
+        iters = NVSTORE_MAX_ITERATIONS;
+    } else {
+        iters = iters * iter_time_ms / 1000;
+    }
+    iters = MIN(MAX(iters, NVSTORE_MIN_ITERATIONS), NVSTORE_MAX_ITERATIONS);
     ks->iterations = cpu_to_be32(iters);
 
     if (!nvstore_keyslot_kek(ks, secret_id, kek, errp)) {

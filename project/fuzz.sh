@@ -79,7 +79,7 @@ driver_seeds() {
     local eopts="commit-delay=0,file.driver=nvstore"
     eopts+=",file.encrypt.key-secret=k,file.file.filename=$img"
     "$q/qemu-img" create -q -f nvstore --object "$key" \
-        -o encrypt.key-secret=k,encrypt.iter-time=0 "$img"
+        -o encrypt.key-secret=k,encrypt.iter-time=1 "$img"
     seed_enc encrypted-empty
     "$q/qemu-io" --object "$key" --image-opts \
         "driver=nvstore-blob,blob=tpm2-00.permall,blob-type=tpm,$eopts" \

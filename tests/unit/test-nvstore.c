@@ -1477,7 +1477,7 @@ static NvstoreRamdisk *new_ramdisk_image(void)
 static NvstoreRamdisk *new_ramdisk_image_encrypted(void)
 {
     g_autofree char *opts =
-        g_strdup("encrypt.key-secret=key-old,encrypt.iter-time=0");
+        g_strdup("encrypt.key-secret=key-old,encrypt.iter-time=1");
     g_autofree char *path = NULL;
     g_autofree char *buf = NULL;
     int fd = g_file_open_tmp("nvstore-test-XXXXXX", &path, NULL);
@@ -2163,7 +2163,7 @@ static void test_amend_power_cut(void)
  */
 static const char *const amend_rekey[] = {
     "encrypt.old-secret", "key-old", "encrypt.new-secret", "key-new",
-    "encrypt.iter-time", "0", NULL
+    "encrypt.iter-time", "1", NULL
 };
 
 /* Whether secret @key opens the image @image, whose blob "a" is @a */
@@ -2486,7 +2486,7 @@ static void assert_blob_encrypted(const char *path, const char *key,
 
 static void test_encrypted(void)
 {
-    char create_opts[] = "encrypt.key-secret=key-old,encrypt.iter-time=0";
+    char create_opts[] = "encrypt.key-secret=key-old,encrypt.iter-time=1";
     g_autofree char *path = NULL;
     g_autoptr(GByteArray) a = pattern(5000, 60);
     g_autoptr(GByteArray) b = pattern(30, 61);
@@ -2495,7 +2495,7 @@ static void test_encrypted(void)
     g_auto(GStrv) names = NULL;
     BlockdevNvstoreEncryptionAmend enc = {
         .new_secret = (char *)"key-new", .old_secret = (char *)"key-old",
-        .has_iter_time = true, .iter_time = 0,
+        .has_iter_time = true, .iter_time = 1,
     };
     BlockdevAmendOptions amend = {
         .driver = BLOCKDEV_DRIVER_NVSTORE, .u.nvstore.encrypt = &enc,
