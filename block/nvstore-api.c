@@ -265,3 +265,105 @@ void nvstore_blob_release(BlockBackend *blk, const char *name)
         nvstore_release(bs, name);
     }
 }
+
+/*
+ * The encrypted nvstore node of @blk and its keys, for
+ * nvstore_state_seal() and nvstore_state_unseal(): 0, -ENOTSUP if it is
+ * not encrypted, or another negative errno value with @errp set
+ */
+static int GRAPH_RDLOCK nvstore_state_crypt(BlockBackend *blk,
+                                            NvstoreCrypt **crypt,
+                                            Error **errp)
+{
+    BlockDriverState *bs = nvstore_api_node(blk, errp);
+    BDRVNvstoreState *s;
+
+    if (!bs) {
+        return -EINVAL;
+    }
+    s = bs->opaque;
+    if (!s->encrypted) {
+        return -ENOTSUP;
+    }
+    if (!s->crypt) {
+        error_setg(errp, "The nvstore image is encrypted, and no key was "
+                   "given (%s)", NVSTORE_OPT_KEY_SECRET);
+        return -EACCES;
+    }
+    *crypt = s->crypt;
+    return 0;
+}
+
+bool coroutine_fn nvstore_co_is_encrypted(BlockBackend *blk)
+{
+    BlockDriverState *bs;
+
+    GRAPH_RDLOCK_GUARD();
+    bs = nvstore_api_node(blk, NULL);
+    return bs && ((BDRVNvstoreState *)bs->opaque)->encrypted;
+}
+
+int coroutine_fn nvstore_co_state_seal(BlockBackend *blk, const char *label,
+                                       const uint8_t *data, size_t len,
+                                       uint8_t **sealed, Error **errp)
+{
+    NvstoreCrypt *crypt;
+    uint8_t *out;
+    int ret;
+
+    GRAPH_RDLOCK_GUARD();
+    QEMU_BUILD_BUG_ON(NVSTORE_STATE_SEAL_OVERHEAD !=
+                      NVSTORE_SEAL_SALT_LEN + NVSTORE_SEAL_TAG_LEN);
+    ret = nvstore_state_crypt(blk, &crypt, errp);
+    if (ret == -ENOTSUP) {
+        return 0;
+    } else if (ret < 0) {
+        return ret;
+    }
+    out = g_malloc(len + NVSTORE_STATE_SEAL_OVERHEAD);
+    if (!nvstore_crypt_seal_state(crypt, label, data, len, out, errp)) {
+        g_free(out);
+        return -EIO;
+    }
+    trace_nvstore_state_seal(label, len);
+    *sealed = out;
+    return 1;
+}
+
+int coroutine_fn nvstore_co_state_unseal(BlockBackend *blk,
+                                         const char *label,
+                                         const uint8_t *sealed,
+                                         size_t sealed_len, uint8_t **data,
+                                         Error **errp)
+{
+    NvstoreCrypt *crypt;
+    uint8_t *out;
+    size_t len;
+    int ret;
+
+    GRAPH_RDLOCK_GUARD();
+    ret = nvstore_state_crypt(blk, &crypt, errp);
+    if (ret == -ENOTSUP) {
+        error_setg(errp, "The nvstore image is not encrypted: it cannot "
+                   "unseal state");
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    if (sealed_len < NVSTORE_STATE_SEAL_OVERHEAD) {
+        error_setg(errp, "Sealed state '%s' of %zu octets is too short",
+                   label, sealed_len);
+        return -EBADMSG;
+    }
+    len = sealed_len - NVSTORE_STATE_SEAL_OVERHEAD;
+    out = g_malloc(MAX(len, 1));
+    ret = nvstore_crypt_unseal_state(crypt, label, sealed, sealed_len, out,
+                                     errp);
+    trace_nvstore_state_unseal(label, len, ret);
+    if (ret < 0) {
+        g_free(out);
+        return ret;
+    }
+    *data = out;
+    return 0;
+}

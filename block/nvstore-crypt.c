@@ -32,6 +32,7 @@
 #define NVSTORE_LABEL_DIR       "nvstore directory"
 #define NVSTORE_LABEL_BLOB      "nvstore blob"
 #define NVSTORE_LABEL_CLOSE     "nvstore close record"
+#define NVSTORE_LABEL_STATE     "nvstore device state"
 
 /*
  * Below this, PBKDF2 is not worth its name, whatever iter-time says (the
@@ -516,4 +517,74 @@ bool nvstore_crypt_close_verify(NvstoreCrypt *c, const NvstoreSlot *rec,
         return false;
     }
     return true;
+}
+
+/* ---- Device state (nvstore_state_seal()) --------------------------------- */
+
+/*
+ * The AEAD of one sealing of device state: its key has as context the
+ * image's header, the sealing's @salt and the @label
+ */
+static QCryptoAead *nvstore_state_aead(NvstoreCrypt *c, const uint8_t *salt,
+                                       const char *label, Error **errp)
+{
+    g_autoptr(GByteArray) context = g_byte_array_new();
+    uint8_t key[32];
+    QCryptoAead *aead = NULL;
+
+    g_byte_array_append(context, c->header_ad, NVSTORE_HEADER_AD_LEN);
+    g_byte_array_append(context, salt, NVSTORE_SEAL_SALT_LEN);
+    g_byte_array_append(context, (const uint8_t *)label, strlen(label));
+    if (nvstore_derive(c, NVSTORE_LABEL_STATE, context->data, context->len,
+                       key, errp)) {
+        aead = qcrypto_aead_new(NVSTORE_AEAD, key, sizeof(key), errp);
+    }
+    qcrypto_memwipe(key, sizeof(key));
+    return aead;
+}
+
+bool nvstore_crypt_seal_state(NvstoreCrypt *c, const char *label,
+                              const uint8_t *in, size_t len, uint8_t *out,
+                              Error **errp)
+{
+    g_autoptr(QCryptoAead) aead = NULL;
+    uint8_t *salt = out, *ct = out + NVSTORE_SEAL_SALT_LEN;
+
+    if (qcrypto_random_bytes(salt, NVSTORE_SEAL_SALT_LEN, errp) < 0) {
+        return false;
+    }
+    aead = nvstore_state_aead(c, salt, label, errp);
+    return aead &&
+           qcrypto_aead_encrypt(aead, nvstore_zero_nonce,
+                                sizeof(nvstore_zero_nonce),
+                                (const uint8_t *)label, strlen(label), in, ct,
+                                len, ct + len, NVSTORE_SEAL_TAG_LEN,
+                                errp) == 0;
+}
+
+int nvstore_crypt_unseal_state(NvstoreCrypt *c, const char *label,
+                               const uint8_t *in, size_t in_len,
+                               uint8_t *out, Error **errp)
+{
+    g_autoptr(QCryptoAead) aead = NULL;
+    size_t len = in_len - NVSTORE_SEAL_SALT_LEN - NVSTORE_SEAL_TAG_LEN;
+    const uint8_t *ct = in + NVSTORE_SEAL_SALT_LEN;
+    Error *local_err = NULL;
+
+    aead = nvstore_state_aead(c, in, label, errp);
+    if (!aead) {
+        return -EIO;
+    }
+    if (qcrypto_aead_decrypt(aead, nvstore_zero_nonce,
+                             sizeof(nvstore_zero_nonce),
+                             (const uint8_t *)label, strlen(label), ct, out,
+                             len, ct + len, NVSTORE_SEAL_TAG_LEN,
+                             &local_err) < 0) {
+        error_free(local_err);
+        error_setg(errp, "Sealed state '%s' fails authentication: it was "
+                   "changed, or sealed for another image or another "
+                   "state", label);
+        return -EBADMSG;
+    }
+    return 0;
 }

@@ -533,6 +533,31 @@ int nvstore_keyslot_open(const NvstoreKeySlot *ks, int i,
                          NvstoreCrypt **crypt, Error **errp);
 
 /**
+ * nvstore_crypt_seal_state:
+ * @label: what @in is, bound into the result
+ * @in: @len octets of device state
+ * @out: set to the salt, the ciphertext and the tag: @len +
+ *       NVSTORE_SEAL_SALT_LEN + NVSTORE_SEAL_TAG_LEN octets
+ *
+ * Seal device state with @c (see nvstore_state_seal()).
+ */
+bool nvstore_crypt_seal_state(NvstoreCrypt *c, const char *label,
+                              const uint8_t *in, size_t len, uint8_t *out,
+                              Error **errp);
+
+/**
+ * nvstore_crypt_unseal_state:
+ * @in: what nvstore_crypt_seal_state() wrote, @in_len octets (at least
+ *      NVSTORE_SEAL_SALT_LEN + NVSTORE_SEAL_TAG_LEN)
+ * @out: set to the state if it authenticates
+ *
+ * Returns: 0, -EIO or -EBADMSG (it does not authenticate).
+ */
+int nvstore_crypt_unseal_state(NvstoreCrypt *c, const char *label,
+                               const uint8_t *in, size_t in_len,
+                               uint8_t *out, Error **errp);
+
+/**
  * nvstore_crypt_seal:
  * @e: an entry, with its extent and realsize as committed
  * @in: the blob's data, e->extent.length octets

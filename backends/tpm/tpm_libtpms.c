@@ -125,6 +125,8 @@ struct TPMLibtpms {
 
     /* Migration and snapshots: the state of the TPM */
     uint8_t mig_tpm_version;
+    /* mig[] is sealed with the image's keys (nvstore_state_seal()) */
+    bool mig_sealed;
     TPMLibtpmsMigBlob mig[TPM_LIBTPMS_NB_BLOBS];
 };
 
@@ -872,16 +874,95 @@ static int tpm_libtpms_save_durable(TPMLibtpms *s)
     return 0;
 }
 
-static int tpm_libtpms_pre_save(void *opaque)
+/* What a state blob is sealed as: the label binds it to its kind */
+static char *tpm_libtpms_mig_label(int i)
 {
-    TPMLibtpms *s = opaque;
+    return g_strdup_printf("tpm-libtpms %s", tpm_libtpms_blob_names[i]);
+}
+
+/*
+ * An encrypted image keeps the TPM's state encrypted: its copies in the
+ * migration stream and in a snapshot's VM state are sealed too, with the
+ * image's keys (nvstore_state_seal()), which the destination has
+ */
+static int tpm_libtpms_mig_seal(TPMLibtpms *s)
+{
+    Error *err = NULL;
+    int i, ret;
+
+    s->mig_sealed = false;
+    for (i = 0; i < TPM_LIBTPMS_NB_BLOBS; i++) {
+        TPMLibtpmsMigBlob *m = &s->mig[i];
+        g_autofree char *label = tpm_libtpms_mig_label(i);
+        uint8_t *sealed = NULL;
+
+        if (!m->buffer) {
+            continue;
+        }
+        ret = nvstore_state_seal(s->blk, label, m->buffer, m->size, &sealed,
+                                 &err);
+        if (ret < 0) {
+            error_prepend(&err, "tpm-libtpms: cannot seal the TPM state: ");
+            error_report_err(err);
+            return ret;
+        }
+        if (ret == 0) {
+            /* The image is not encrypted: neither is the state */
+            return 0;
+        }
+        qcrypto_memwipe_free(m->buffer, m->size);
+        m->buffer = sealed;
+        m->size += NVSTORE_STATE_SEAL_OVERHEAD;
+        s->mig_sealed = true;
+    }
+    return 0;
+}
+
+/*
+ * The incoming state, unsealed: it must be sealed for this image if the
+ * image is encrypted, and authenticate.  Fails before anything of it is
+ * used, so that the image's state stays as it is.
+ */
+static int tpm_libtpms_mig_unseal(TPMLibtpms *s)
+{
+    Error *err = NULL;
+    int i, ret;
+
+    if (!s->mig_sealed) {
+        if (nvstore_is_encrypted(s->blk)) {
+            error_report("tpm-libtpms: the incoming TPM state is in the "
+                         "clear, and its image is encrypted: refusing it");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    for (i = 0; i < TPM_LIBTPMS_NB_BLOBS; i++) {
+        TPMLibtpmsMigBlob *m = &s->mig[i];
+        g_autofree char *label = tpm_libtpms_mig_label(i);
+        uint8_t *data = NULL;
+
+        if (!m->size) {
+            continue;
+        }
+        ret = nvstore_state_unseal(s->blk, label, m->buffer, m->size, &data,
+                                   &err);
+        if (ret < 0) {
+            error_prepend(&err, "tpm-libtpms: the incoming TPM state is "
+                          "refused: ");
+            error_report_err(err);
+            return -EINVAL;
+        }
+        g_free(m->buffer);
+        m->buffer = data;
+        m->size -= NVSTORE_STATE_SEAL_OVERHEAD;
+    }
+    return 0;
+}
+
+/* The state to carry, in the clear, into @s->mig */
+static int tpm_libtpms_mig_gather(TPMLibtpms *s)
+{
     int i;
-
-    trace_tpm_libtpms_pre_save();
-
-    tpm_backend_finish_sync(TPM_BACKEND(s));
-    tpm_libtpms_mig_reset(s);
-    s->mig_tpm_version = s->tpm_version;
 
     QEMU_LOCK_GUARD(&s->lib_lock);
     if (!s->running) {
@@ -913,6 +994,27 @@ static int tpm_libtpms_pre_save(void *opaque)
     return 0;
 }
 
+static int tpm_libtpms_pre_save(void *opaque)
+{
+    TPMLibtpms *s = opaque;
+    int ret;
+
+    trace_tpm_libtpms_pre_save();
+
+    tpm_backend_finish_sync(TPM_BACKEND(s));
+    tpm_libtpms_mig_reset(s);
+    s->mig_tpm_version = s->tpm_version;
+
+    ret = tpm_libtpms_mig_gather(s);
+    if (ret >= 0) {
+        ret = tpm_libtpms_mig_seal(s);
+    }
+    if (ret < 0) {
+        tpm_libtpms_mig_reset(s);
+    }
+    return ret;
+}
+
 static int tpm_libtpms_post_save(void *opaque)
 {
     tpm_libtpms_mig_reset(opaque);
@@ -933,6 +1035,10 @@ static int tpm_libtpms_post_load(void *opaque, int version_id)
         error_report("tpm-libtpms: the incoming TPM state is of another TPM "
                      "version");
         ret = -EINVAL;
+        goto out;
+    }
+    ret = tpm_libtpms_mig_unseal(s);
+    if (ret < 0) {
         goto out;
     }
     if (!perm->size) {
@@ -979,6 +1085,7 @@ static const VMStateDescription vmstate_tpm_libtpms = {
     .post_load = tpm_libtpms_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT8(mig_tpm_version, TPMLibtpms),
+        VMSTATE_BOOL(mig_sealed, TPMLibtpms),
         VMSTATE_UINT32(mig[TPM_LIBTPMS_PERMALL].size, TPMLibtpms),
         VMSTATE_VBUFFER_ALLOC_UINT32(mig[TPM_LIBTPMS_PERMALL].buffer,
                                      TPMLibtpms, 0, 0,

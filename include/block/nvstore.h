@@ -228,4 +228,77 @@ int nvstore_blob_claim(BlockBackend *blk, const char *name, const char *who,
  */
 void nvstore_blob_release(BlockBackend *blk, const char *name);
 
+/**
+ * nvstore_is_encrypted:
+ * @blk: a BlockBackend whose node is an nvstore node
+ *
+ * Returns: whether the image of @blk's node is encrypted, so that
+ * nvstore_state_seal() seals (false if @blk's node is not an nvstore
+ * node).
+ */
+bool coroutine_fn nvstore_co_is_encrypted(BlockBackend *blk);
+bool co_wrapper_mixed nvstore_is_encrypted(BlockBackend *blk);
+
+/* What nvstore_state_seal() adds to the state it seals, in octets */
+#define NVSTORE_STATE_SEAL_OVERHEAD 48
+
+/**
+ * nvstore_state_seal:
+ * @blk: a BlockBackend whose node is an nvstore node
+ * @label: what @data is (the device and the part of its state), bound
+ *         into the result: a state sealed under one label does not
+ *         unseal under another
+ * @data: device state bound for migration or a snapshot's VM state
+ * @len: its length
+ * @sealed: set to a new buffer of @len + NVSTORE_STATE_SEAL_OVERHEAD
+ *          octets, if the image is encrypted
+ * @errp: error object
+ *
+ * A device whose state the nvstore image keeps encrypted (a TPM's seeds)
+ * seals the copy of that state that goes into its vmstate with the
+ * image's keys, so that it does not leave the encryption through a
+ * migration stream or a snapshot; the destination, which opens the same
+ * image with its key, unseals it with nvstore_state_unseal().  No I/O:
+ * a migration's handlers may call it, in a coroutine or not.
+ *
+ * Returns: 1 if @data was sealed; 0 if the image is not encrypted (then
+ * @sealed is not set); a negative errno value with @errp set on failure
+ * (-EACCES: the image was opened without its key).
+ */
+int coroutine_fn nvstore_co_state_seal(BlockBackend *blk, const char *label,
+                                       const uint8_t *data, size_t len,
+                                       uint8_t **sealed, Error **errp);
+int co_wrapper_mixed nvstore_state_seal(BlockBackend *blk, const char *label,
+                                        const uint8_t *data, size_t len,
+                                        uint8_t **sealed, Error **errp);
+
+/**
+ * nvstore_state_unseal:
+ * @blk: a BlockBackend whose node is an nvstore node
+ * @label: the label @sealed was sealed with
+ * @sealed: what nvstore_state_seal() returned
+ * @sealed_len: its length
+ * @data: set to a new buffer of @sealed_len - NVSTORE_STATE_SEAL_OVERHEAD
+ *        octets, the state
+ * @errp: error object
+ *
+ * Check and decrypt a state sealed by nvstore_state_seal() for the same
+ * image (its keys and its image-id) and label.  Nothing reaches @data
+ * unless it authenticates.  No I/O, as nvstore_state_seal().
+ *
+ * Returns: 0 on success; -ENOTSUP if the image is not encrypted;
+ * -EACCES if it was opened without its key; -EBADMSG if @sealed was
+ * changed, or sealed for another image or label; with @errp set.
+ */
+int coroutine_fn nvstore_co_state_unseal(BlockBackend *blk,
+                                         const char *label,
+                                         const uint8_t *sealed,
+                                         size_t sealed_len, uint8_t **data,
+                                         Error **errp);
+int co_wrapper_mixed nvstore_state_unseal(BlockBackend *blk,
+                                          const char *label,
+                                          const uint8_t *sealed,
+                                          size_t sealed_len, uint8_t **data,
+                                          Error **errp);
+
 #endif /* BLOCK_NVSTORE_H */
