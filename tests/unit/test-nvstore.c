@@ -1253,6 +1253,8 @@ static void pc_verify(GByteArray **image, PcState *st, const PcState *old,
  * @points power cuts, each from the image the previous one left; the
  * seed from NVSTORE_POWERCUT_SEED, or random
  */
+static NvstoreRamdisk *new_ramdisk_image_encrypted(void);
+
 static void pc_run(int points)
 {
     const char *env_seed = g_getenv("NVSTORE_POWERCUT_SEED");
@@ -1271,14 +1273,23 @@ static void pc_run(int points)
     }
     rand = g_rand_new_with_seed(seed);
 
-    g_test_message("power cuts%s: NVSTORE_POWERCUT_SEED=%" PRIu32
-                   " points %d", pc_qcow2 ? " through qcow2" : "", seed,
-                   points);
-    path = pc_qcow2 ? create_image_in_qcow2() : create_image();
-    g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
-    unlink(path);
+    g_test_message("power cuts%s%s: NVSTORE_POWERCUT_SEED=%" PRIu32
+                   " points %d", pc_qcow2 ? " through qcow2" : "",
+                   pc_key ? " of an encrypted image" : "", seed, points);
     image = g_byte_array_new();
-    g_byte_array_append(image, (const uint8_t *)buf, len);
+    if (pc_key) {
+        NvstoreRamdisk *disk = new_ramdisk_image_encrypted();
+
+        assert(!pc_qcow2 && !strcmp(pc_key, "key-old"));
+        g_byte_array_append(image, nvstore_ramdisk_contents(disk)->data,
+                            nvstore_ramdisk_contents(disk)->len);
+        nvstore_ramdisk_free(disk);
+    } else {
+        path = pc_qcow2 ? create_image_in_qcow2() : create_image();
+        g_assert_true(g_file_get_contents(path, &buf, &len, NULL));
+        unlink(path);
+        g_byte_array_append(image, (const uint8_t *)buf, len);
+    }
 
     while (stats.points < points) {
         guint32 seq_seed = g_rand_int(rand);
@@ -1347,6 +1358,18 @@ static void test_power_cut_qcow2(void)
     pc_qcow2 = true;
     pc_run(env_int("NVSTORE_POWERCUT_QCOW2_POINTS", 500));
     pc_qcow2 = false;
+}
+
+/*
+ * The same on an encrypted image: each commit also seals its blobs and
+ * authenticates its directory, and closing authenticates the close
+ * record; a cut leaves the old state or the new one, authenticated
+ */
+static void test_power_cut_encrypted(void)
+{
+    pc_key = "key-old";
+    pc_run(env_int("NVSTORE_POWERCUT_ENCRYPTED_POINTS", 300));
+    pc_key = NULL;
 }
 
 /*
@@ -3025,6 +3048,8 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/fault-repair", test_fault_repair);
     g_test_add_func("/nvstore/inactive", test_inactive);
     g_test_add_func("/nvstore/reopen-read-only", test_reopen_read_only);
+    g_test_add_func("/nvstore/power-cut-encrypted",
+                     test_power_cut_encrypted);
     g_test_add_func("/nvstore/group-commit-power-cut",
                     test_group_commit_power_cut);
     g_test_add_func("/nvstore/concurrent-users", test_concurrent_users);
