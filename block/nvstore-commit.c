@@ -507,6 +507,19 @@ nvstore_commit_write(BlockDriverState *bs, NvstoreCommit *c, Error **errp)
                             c->ciphertext ? c->ciphertext[i] : u->data,
                             u->len);
     }
+    if (s->data_first) {
+        aio_task_pool_wait_all(pool);
+        ret = aio_task_pool_status(pool);
+        if (ret >= 0) {
+            ret = bdrv_co_flush(bs->file->bs);
+        }
+        if (ret < 0) {
+            aio_task_pool_free(pool);
+            error_setg_errno(errp, -ret, "Could not write to the nvstore "
+                             "image");
+            return ret;
+        }
+    }
     nvstore_start_write(pool, bs, c->dir_offset, c->enc, c->enc_len);
     nvstore_slot_init(&slot, c->gen, c->dir_offset, c->enc, c->enc_len);
     c->dir_crc32c = be32_to_cpu(slot.dir_crc32c);

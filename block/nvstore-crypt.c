@@ -68,6 +68,11 @@ void nvstore_crypt_free(NvstoreCrypt *c)
     }
 }
 
+bool nvstore_crypt_same_master(const NvstoreCrypt *a, const NvstoreCrypt *b)
+{
+    return !memcmp(a->master, b->master, sizeof(a->master));
+}
+
 /*
  * HMAC-SHA256 of the concatenation of @iov into @out, keyed with @key
  * (32 octets)

@@ -48,6 +48,7 @@
 #define NVSTORE_OPT_ITER_TIME   "encrypt.iter-time"
 #define NVSTORE_OPT_NEW_SECRET  "encrypt.new-secret"
 #define NVSTORE_OPT_OLD_SECRET  "encrypt.old-secret"
+#define NVSTORE_OPT_REKEY       "encrypt.rekey"
 
 /*
  * nvstore_options_visitor:
@@ -154,6 +155,24 @@ typedef struct BDRVNvstoreState {
      */
     bool wipe_freed;
     GArray *prev_used;
+
+    /*
+     * The secret that opened the image (option encrypt.key-secret), and
+     * other master keys that it also opens (NvstoreCrypt *): those that
+     * an interrupted encrypt.rekey left.  A slot or close record that
+     * authenticates under one of them is the replaced key's, not
+     * tampering; it is not used.
+     */
+    char *key_secret;
+    GPtrArray *old_crypts;
+
+    /*
+     * Commits write and flush their data before their directory and
+     * slot (encrypt.rekey): a crash then leaves no slot whose directory
+     * authenticates under one key and whose data is incomplete, which a
+     * reader with the other key could not tell from tampering
+     */
+    bool data_first;
 } BDRVNvstoreState;
 
 /* A byte range [start, end) of the image */
@@ -484,6 +503,13 @@ nvstore_co_amend_keys(BlockDriverState *bs,
 NvstoreCrypt *nvstore_crypt_new(const uint8_t *header_ad, Error **errp);
 
 void nvstore_crypt_free(NvstoreCrypt *c);
+
+/**
+ * nvstore_crypt_same_master:
+ *
+ * Returns: whether @a and @b are keys of the same master key.
+ */
+bool nvstore_crypt_same_master(const NvstoreCrypt *a, const NvstoreCrypt *b);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(NvstoreCrypt, nvstore_crypt_free)
 

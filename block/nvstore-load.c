@@ -142,6 +142,24 @@ nvstore_read_slot_raw(BlockDriverState *bs, int i, NvstoreSlot *slot,
     return ret;
 }
 
+/*
+ * Whether the directory @buf (@len octets, its authentication code
+ * after them) of generation @gen authenticates under a replaced key
+ */
+static bool nvstore_old_key_verifies(BDRVNvstoreState *s, uint64_t gen,
+                                     const uint8_t *buf, size_t len)
+{
+    guint k;
+
+    for (k = 0; s->old_crypts && k < s->old_crypts->len; k++) {
+        if (nvstore_crypt_dir_verify(g_ptr_array_index(s->old_crypts, k),
+                                     gen, buf, len, buf + len, NULL)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Read the close record; -ENOENT if there is none */
 int coroutine_mixed_fn GRAPH_RDLOCK
 nvstore_read_close_record(BlockDriverState *bs, NvstoreSlot *rec,
@@ -149,6 +167,8 @@ nvstore_read_close_record(BlockDriverState *bs, NvstoreSlot *rec,
 {
     BDRVNvstoreState *s = bs->opaque;
     uint8_t sector[sizeof(*rec) + NVSTORE_CLOSE_MAC_LEN];
+    Error *local_err = NULL;
+    guint k;
     int ret;
 
     memset(rec, 0, sizeof(*rec));
@@ -176,8 +196,19 @@ nvstore_read_close_record(BlockDriverState *bs, NvstoreSlot *rec,
     /* No crash leaves a checksum that holds and a code that does not */
     if (s->encrypted && s->crypt &&
         !nvstore_crypt_close_verify(s->crypt, (NvstoreSlot *)sector,
-                                    sector + sizeof(*rec), errp)) {
+                                    sector + sizeof(*rec), &local_err)) {
         memset(rec, 0, sizeof(*rec));
+        for (k = 0; s->old_crypts && k < s->old_crypts->len; k++) {
+            if (nvstore_crypt_close_verify(
+                    g_ptr_array_index(s->old_crypts, k),
+                    (NvstoreSlot *)sector, sector + sizeof(*rec), NULL)) {
+                /* A replaced key's: it records nothing of this key's */
+                error_free(local_err);
+                error_setg(errp, "The close record is of a replaced key");
+                return -EINVAL;
+            }
+        }
+        error_propagate(errp, local_err);
         return -EBADMSG;
     }
     return 0;
@@ -192,6 +223,7 @@ nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
     BDRVNvstoreState *s = bs->opaque;
     g_autofree uint8_t *buf = NULL;
     g_autoptr(NvstoreDir) d = NULL;
+    Error *local_err = NULL;
     uint64_t len;
     int ret;
 
@@ -236,8 +268,14 @@ nvstore_read_slot(BlockDriverState *bs, int i, int64_t file_size,
         len -= NVSTORE_DIR_MAC_LEN;
         if (s->crypt &&
             !nvstore_crypt_dir_verify(s->crypt, slot->generation, buf, len,
-                                      buf + len, errp)) {
-            error_prepend(errp, "Slot %d: ", i);
+                                      buf + len, &local_err)) {
+            if (nvstore_old_key_verifies(s, slot->generation, buf, len)) {
+                error_free(local_err);
+                error_setg(errp, "Slot %d: the directory is of a replaced "
+                           "key (an interrupted encrypt.rekey)", i);
+                return -ESTALE;
+            }
+            error_propagate_prepend(errp, local_err, "Slot %d: ", i);
             return -EBADMSG;
         }
     }
@@ -469,7 +507,12 @@ nvstore_load_state_why(BlockDriverState *bs, GString *why_out, Error **errp)
      * option min-generation.)
      */
     for (i = 0; i < NVSTORE_NB_SLOTS; i++) {
-        if (rets[i] == -EBADMSG) {
+        /*
+         * Unless a newer slot authenticates: this one, older, is not
+         * used, and may be of a key that encrypt.rekey replaced
+         */
+        if (rets[i] == -EBADMSG &&
+            !(dir[!i] && slot[!i].generation > slot[i].generation)) {
             error_propagate(errp, why[i]);
             why[i] = NULL;
             ret = -EIO;

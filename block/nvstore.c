@@ -192,6 +192,7 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
         return ret;
     }
 
+    s->key_secret = g_strdup(secret_id);
     qemu_co_mutex_init(&s->lock);
     bdrv_graph_rdlock_main_loop();
     ret = nvstore_open_load(bs, secret_id, flags, errp);
@@ -199,6 +200,8 @@ static int nvstore_open(BlockDriverState *bs, QDict *options, int flags,
     if (ret < 0) {
         g_clear_pointer(&s->dir, nvstore_dir_free);
         g_clear_pointer(&s->crypt, nvstore_crypt_free);
+        g_clear_pointer(&s->old_crypts, g_ptr_array_unref);
+        g_clear_pointer(&s->key_secret, g_free);
     }
     return ret;
 }
@@ -219,6 +222,8 @@ static void GRAPH_UNLOCKED nvstore_close(BlockDriverState *bs)
 
     g_clear_pointer(&s->dir, nvstore_dir_free);
     g_clear_pointer(&s->crypt, nvstore_crypt_free);
+    g_clear_pointer(&s->old_crypts, g_ptr_array_unref);
+    g_clear_pointer(&s->key_secret, g_free);
     g_clear_pointer(&s->prev_used, g_array_unref);
 }
 
@@ -609,6 +614,14 @@ static QemuOptsList nvstore_amend_opts = {
             .help = "PBKDF2 time of the new key slot, in milliseconds "
                     "(default 2000)",
         },
+        {
+            .name = NVSTORE_OPT_REKEY,
+            .type = QEMU_OPT_BOOL,
+            .help = "A new master key: every blob resealed, only the key "
+                    "slots of the secret that opens the image and of "
+                    "encrypt.new-secret kept (revokes every other secret "
+                    "and old copies of key slots)",
+        },
         { /* end of list */ }
     }
 };
@@ -650,6 +663,8 @@ nvstore_amend_options(BlockDriverState *bs, QemuOpts *opts,
         .old_secret = (char *)qemu_opt_get(opts, NVSTORE_OPT_OLD_SECRET),
         .has_iter_time = qemu_opt_find(opts, NVSTORE_OPT_ITER_TIME),
         .iter_time = qemu_opt_get_number(opts, NVSTORE_OPT_ITER_TIME, 0),
+        .has_rekey = qemu_opt_find(opts, NVSTORE_OPT_REKEY),
+        .rekey = qemu_opt_get_bool(opts, NVSTORE_OPT_REKEY, false),
     };
     BlockdevAmendOptions amend = {
         .driver = BLOCKDEV_DRIVER_NVSTORE,
@@ -657,7 +672,8 @@ nvstore_amend_options(BlockDriverState *bs, QemuOpts *opts,
             (char *)qemu_opt_get(opts, NVSTORE_OPT_DELETE_BLOB),
     };
 
-    if (enc.new_secret || enc.old_secret || enc.has_iter_time) {
+    if (enc.new_secret || enc.old_secret || enc.has_iter_time ||
+        enc.rekey) {
         amend.u.nvstore.encrypt = &enc;
     }
     return nvstore_amend(bs, &amend, force, errp);

@@ -2260,6 +2260,120 @@ static void test_rekey_power_cut(void)
 }
 
 /*
+ * encrypt.rekey (a new master key, every blob sealed again), the power
+ * cut at each of its requests, five times each: with the old secret
+ * replaced by a new one, the image opens with one of them or both,
+ * never with neither; with the same secret kept, it always opens with
+ * it, whichever master key the cut left in use (after a cut between the
+ * key slots of the new key and the clearing of the old one's, the
+ * secret opens both, and the open takes the newest state's).  Blob "a"
+ * reads as written, and check finds no corruption.  Once done, the old
+ * key slots put back open nothing: the old master key authenticates
+ * none of the image's states.
+ */
+static const char *const amend_rekey_master[] = {
+    "encrypt.rekey", "on", "encrypt.old-secret", "key-old",
+    "encrypt.new-secret", "key-new", "encrypt.iter-time", "1", NULL
+};
+
+static const char *const amend_rekey_same_secret[] = {
+    "encrypt.rekey", "on", "encrypt.iter-time", "1", NULL
+};
+
+/*
+ * Whether secret @key opens the image @image with blob "a" as @a, check
+ * finding no corruption; if not, the reason is the key
+ */
+static bool master_opens(GByteArray *image, const char *key, GByteArray *a)
+{
+    NvstoreRamdisk *disk = nvstore_ramdisk_new(image->data, image->len,
+                                               PC_DISK_MAX);
+    BlockBackend *blk;
+    Error *err = NULL;
+
+    pc_key = key;
+    blk = pc_open(disk, BDRV_O_RDWR, &err);
+    pc_key = NULL;
+    if (blk) {
+        BdrvCheckResult res;
+
+        assert_blob(blk, "a", a);
+        pc_check(blk, &res, 0);
+        g_assert_cmpint(res.corruptions, ==, 0);
+        blk_unref(blk);
+    } else {
+        g_assert_true(strstr(error_get_pretty(err), "key slot") ||
+                      strstr(error_get_pretty(err), "authentication"));
+        error_free(err);
+    }
+    nvstore_ramdisk_free(disk);
+    return blk;
+}
+
+static void test_rekey_master_power_cut(void)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(g_test_rand_int());
+    g_autoptr(GByteArray) a = pattern(5000, 0xa0);
+    g_autoptr(GByteArray) image = NULL;
+    g_autoptr(GByteArray) done = NULL;
+    unsigned counts[3] = { 0, 0, 0 }, same = 0;
+    uint64_t n, k;
+
+    {
+        NvstoreRamdisk *disk = new_ramdisk_image_encrypted();
+        BlockBackend *blk;
+
+        pc_key = "key-old";
+        blk = pc_open(disk, BDRV_O_RDWR, &error_abort);
+        pc_key = NULL;
+        put(blk, "a", NVSTORE_BLOB_TYPE_RAW, a);
+        blk_unref(blk);
+        image = g_byte_array_ref(nvstore_ramdisk_contents(disk));
+        nvstore_ramdisk_free(disk);
+    }
+    n = amend_run(image, 0, rand, &done, "key-old", amend_rekey_master);
+    g_assert_false(master_opens(done, "key-old", a));
+    g_assert_true(master_opens(done, "key-new", a));
+    /* The old key slots (sectors 1 to 4) put back: they open nothing */
+    memcpy(done->data + NVSTORE_KEYSLOT_OFFSET(0),
+           image->data + NVSTORE_KEYSLOT_OFFSET(0),
+           NVSTORE_KEYSLOT_OFFSET(NVSTORE_NB_KEYSLOTS) -
+           NVSTORE_KEYSLOT_OFFSET(0));
+    g_assert_false(master_opens(done, "key-old", a));
+    for (k = 1; k <= n * 5; k++) {
+        g_autoptr(GByteArray) crash = NULL;
+        bool old, new;
+
+        amend_run(image, (k - 1) % n + 1, rand, &crash, "key-old",
+                  amend_rekey_master);
+        old = master_opens(crash, "key-old", a);
+        new = master_opens(crash, "key-new", a);
+        g_assert_true(old || new);
+        counts[old && new ? 2 : new ? 1 : 0]++;
+    }
+    g_test_message("rekey to a new secret: %" PRIu64 " requests, each cut "
+                   "five times: %u opened with the old secret only, %u "
+                   "with the new only, %u with both", n, counts[0],
+                   counts[1], counts[2]);
+    g_assert_cmpuint(counts[0], >, 0);
+    g_assert_cmpuint(counts[1], >, 0);
+
+    g_clear_pointer(&done, g_byte_array_unref);
+    n = amend_run(image, 0, rand, &done, "key-old", amend_rekey_same_secret);
+    g_assert_true(master_opens(done, "key-old", a));
+    for (k = 1; k <= n * 5; k++) {
+        g_autoptr(GByteArray) crash = NULL;
+
+        amend_run(image, (k - 1) % n + 1, rand, &crash, "key-old",
+                  amend_rekey_same_secret);
+        g_assert_true(master_opens(crash, "key-old", a));
+        same++;
+    }
+    g_test_message("rekey, the secret kept: %" PRIu64 " requests, each cut "
+                   "five times: %u opened with it", n, same);
+}
+
+/*
  * Two users at once: while a commit of blob "b" is in flight (its
  * coroutine waits for I/O), another coroutine reads blob "a", and a third
  * commits "a".  Each sees a consistent directory: the read returns what
@@ -3058,5 +3172,7 @@ int main(int argc, char **argv)
     g_test_add_func("/nvstore/encrypted", test_encrypted);
     g_test_add_func("/nvstore/amend-power-cut", test_amend_power_cut);
     g_test_add_func("/nvstore/rekey-power-cut", test_rekey_power_cut);
+    g_test_add_func("/nvstore/rekey-master-power-cut",
+                    test_rekey_master_power_cut);
     return g_test_run();
 }
