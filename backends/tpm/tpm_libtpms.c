@@ -26,7 +26,10 @@
 #include "block/block-global-state.h"
 #include "block/graph-lock.h"
 #include "block/nvstore.h"
+#include "crypto/aead.h"
 #include "crypto/memwipe.h"
+#include "crypto/random.h"
+#include "crypto/secret_common.h"
 #include "system/block-backend.h"
 #include "system/runstate.h"
 #include "system/tpm_backend.h"
@@ -72,6 +75,21 @@ typedef struct TPMLibtpmsBlob {
     /* The image has the blob */
     bool on_disk;
 } TPMLibtpmsBlob;
+
+/* How the state in the migration stream is sealed */
+enum {
+    TPM_LIBTPMS_SEAL_NONE,
+    /* With the keys of the encrypted image (nvstore_state_seal()) */
+    TPM_LIBTPMS_SEAL_IMAGE,
+    /* With option migration-key: nonce || AES-256-GCM || tag */
+    TPM_LIBTPMS_SEAL_MIGRATION_KEY,
+};
+
+#define TPM_LIBTPMS_MIGRATION_KEY_LEN   32
+#define TPM_LIBTPMS_NONCE_LEN           12
+#define TPM_LIBTPMS_TAG_LEN             16
+#define TPM_LIBTPMS_MIGRATION_KEY_OVERHEAD \
+    (TPM_LIBTPMS_NONCE_LEN + TPM_LIBTPMS_TAG_LEN)
 
 /* A state blob carried by the migration stream */
 typedef struct TPMLibtpmsMigBlob {
@@ -125,9 +143,11 @@ struct TPMLibtpms {
 
     /* Migration and snapshots: the state of the TPM */
     uint8_t mig_tpm_version;
-    /* mig[] is sealed with the image's keys (nvstore_state_seal()) */
-    bool mig_sealed;
+    /* How mig[] is sealed: TPM_LIBTPMS_SEAL_* */
+    uint8_t mig_seal;
     TPMLibtpmsMigBlob mig[TPM_LIBTPMS_NB_BLOBS];
+    /* Option migration-key: the key, or NULL */
+    uint8_t *migration_key;
 };
 
 /* The one instance: libtpms' callbacks have no opaque pointer */
@@ -881,16 +901,107 @@ static char *tpm_libtpms_mig_label(int i)
 }
 
 /*
+ * Seal @len octets at @in with option migration-key, into a new buffer
+ * *@out: a random nonce, the AES-256-GCM ciphertext, the tag; @label as
+ * associated data
+ */
+static int tpm_libtpms_key_seal(TPMLibtpms *s, const char *label,
+                                const uint8_t *in, size_t len, uint8_t **out,
+                                Error **errp)
+{
+    g_autoptr(QCryptoAead) aead = NULL;
+    uint8_t *buf = g_malloc(len + TPM_LIBTPMS_MIGRATION_KEY_OVERHEAD);
+    uint8_t *ct = buf + TPM_LIBTPMS_NONCE_LEN;
+
+    aead = qcrypto_aead_new(QCRYPTO_AEAD_ALGO_AES_256_GCM, s->migration_key,
+                            TPM_LIBTPMS_MIGRATION_KEY_LEN, errp);
+    if (!aead ||
+        qcrypto_random_bytes(buf, TPM_LIBTPMS_NONCE_LEN, errp) < 0 ||
+        qcrypto_aead_encrypt(aead, buf, TPM_LIBTPMS_NONCE_LEN,
+                             (const uint8_t *)label, strlen(label), in, ct,
+                             len, ct + len, TPM_LIBTPMS_TAG_LEN, errp) < 0) {
+        g_free(buf);
+        return -EIO;
+    }
+    *out = buf;
+    return 0;
+}
+
+/* What tpm_libtpms_key_seal() sealed: a new buffer *@out, or an error */
+static int tpm_libtpms_key_unseal(TPMLibtpms *s, const char *label,
+                                  const uint8_t *in, size_t in_len,
+                                  uint8_t **out, Error **errp)
+{
+    g_autoptr(QCryptoAead) aead = NULL;
+    const uint8_t *ct = in + TPM_LIBTPMS_NONCE_LEN;
+    size_t len;
+    uint8_t *buf;
+
+    if (in_len < TPM_LIBTPMS_MIGRATION_KEY_OVERHEAD) {
+        error_setg(errp, "sealed state '%s' of %zu octets is too short",
+                   label, in_len);
+        return -EINVAL;
+    }
+    len = in_len - TPM_LIBTPMS_MIGRATION_KEY_OVERHEAD;
+    aead = qcrypto_aead_new(QCRYPTO_AEAD_ALGO_AES_256_GCM, s->migration_key,
+                            TPM_LIBTPMS_MIGRATION_KEY_LEN, errp);
+    if (!aead) {
+        return -EIO;
+    }
+    buf = g_malloc(MAX(len, 1));
+    if (qcrypto_aead_decrypt(aead, in, TPM_LIBTPMS_NONCE_LEN,
+                             (const uint8_t *)label, strlen(label), ct, buf,
+                             len, ct + len, TPM_LIBTPMS_TAG_LEN, NULL) < 0) {
+        g_free(buf);
+        error_setg(errp, "sealed state '%s' fails authentication: it was "
+                   "changed, or sealed with another migration key", label);
+        return -EBADMSG;
+    }
+    *out = buf;
+    return 0;
+}
+
+/* Option migration-key: the data of secret @id, 32 octets */
+static int tpm_libtpms_read_migration_key(TPMLibtpms *s, const char *id,
+                                          Error **errp)
+{
+    uint8_t *key;
+    size_t len;
+
+    if (qcrypto_secret_lookup(id, &key, &len, errp) < 0) {
+        error_prepend(errp, "migration-key: ");
+        return -1;
+    }
+    if (len != TPM_LIBTPMS_MIGRATION_KEY_LEN) {
+        error_setg(errp, "migration-key: secret '%s' has %zu octets, not "
+                   "%d: it is an AES-256 key (format=base64 gives one "
+                   "from 32 random octets)", id, len,
+                   TPM_LIBTPMS_MIGRATION_KEY_LEN);
+        qcrypto_memwipe_free(key, len);
+        return -1;
+    }
+    s->migration_key = key;
+    return 0;
+}
+
+/*
  * An encrypted image keeps the TPM's state encrypted: its copies in the
  * migration stream and in a snapshot's VM state are sealed too, with the
- * image's keys (nvstore_state_seal()), which the destination has
+ * image's keys (nvstore_state_seal()), which the destination has.  Of an
+ * image that is not encrypted, with option migration-key if it is set.
  */
 static int tpm_libtpms_mig_seal(TPMLibtpms *s)
 {
+    bool image = nvstore_is_encrypted(s->blk);
     Error *err = NULL;
     int i, ret;
 
-    s->mig_sealed = false;
+    s->mig_seal = image ? TPM_LIBTPMS_SEAL_IMAGE :
+                  s->migration_key ? TPM_LIBTPMS_SEAL_MIGRATION_KEY :
+                  TPM_LIBTPMS_SEAL_NONE;
+    if (s->mig_seal == TPM_LIBTPMS_SEAL_NONE) {
+        return 0;
+    }
     for (i = 0; i < TPM_LIBTPMS_NB_BLOBS; i++) {
         TPMLibtpmsMigBlob *m = &s->mig[i];
         g_autofree char *label = tpm_libtpms_mig_label(i);
@@ -899,21 +1010,25 @@ static int tpm_libtpms_mig_seal(TPMLibtpms *s)
         if (!m->buffer) {
             continue;
         }
-        ret = nvstore_state_seal(s->blk, label, m->buffer, m->size, &sealed,
-                                 &err);
+        if (image) {
+            ret = nvstore_state_seal(s->blk, label, m->buffer, m->size,
+                                     &sealed, &err);
+            /* 0 (not encrypted) cannot be: the image said it is */
+            assert(ret != 0);
+            ret = ret < 0 ? ret : 0;
+        } else {
+            ret = tpm_libtpms_key_seal(s, label, m->buffer, m->size, &sealed,
+                                       &err);
+        }
         if (ret < 0) {
             error_prepend(&err, "tpm-libtpms: cannot seal the TPM state: ");
             error_report_err(err);
             return ret;
         }
-        if (ret == 0) {
-            /* The image is not encrypted: neither is the state */
-            return 0;
-        }
         qcrypto_memwipe_free(m->buffer, m->size);
         m->buffer = sealed;
-        m->size += NVSTORE_STATE_SEAL_OVERHEAD;
-        s->mig_sealed = true;
+        m->size += image ? NVSTORE_STATE_SEAL_OVERHEAD :
+                           TPM_LIBTPMS_MIGRATION_KEY_OVERHEAD;
     }
     return 0;
 }
@@ -925,16 +1040,33 @@ static int tpm_libtpms_mig_seal(TPMLibtpms *s)
  */
 static int tpm_libtpms_mig_unseal(TPMLibtpms *s)
 {
+    bool image = nvstore_is_encrypted(s->blk);
     Error *err = NULL;
     int i, ret;
 
-    if (!s->mig_sealed) {
-        if (nvstore_is_encrypted(s->blk)) {
+    switch (s->mig_seal) {
+    case TPM_LIBTPMS_SEAL_NONE:
+        if (image || s->migration_key) {
             error_report("tpm-libtpms: the incoming TPM state is in the "
-                         "clear, and its image is encrypted: refusing it");
+                         "clear, and %s: refusing it", image ?
+                         "its image is encrypted" : "migration-key is set");
             return -EINVAL;
         }
         return 0;
+    case TPM_LIBTPMS_SEAL_IMAGE:
+        break;
+    case TPM_LIBTPMS_SEAL_MIGRATION_KEY:
+        if (!s->migration_key) {
+            error_report("tpm-libtpms: the incoming TPM state is sealed "
+                         "with a migration key, and migration-key is not "
+                         "set");
+            return -EINVAL;
+        }
+        break;
+    default:
+        error_report("tpm-libtpms: the incoming TPM state is sealed in an "
+                     "unknown way (%u)", s->mig_seal);
+        return -EINVAL;
     }
     for (i = 0; i < TPM_LIBTPMS_NB_BLOBS; i++) {
         TPMLibtpmsMigBlob *m = &s->mig[i];
@@ -944,8 +1076,13 @@ static int tpm_libtpms_mig_unseal(TPMLibtpms *s)
         if (!m->size) {
             continue;
         }
-        ret = nvstore_state_unseal(s->blk, label, m->buffer, m->size, &data,
-                                   &err);
+        if (s->mig_seal == TPM_LIBTPMS_SEAL_IMAGE) {
+            ret = nvstore_state_unseal(s->blk, label, m->buffer, m->size,
+                                       &data, &err);
+        } else {
+            ret = tpm_libtpms_key_unseal(s, label, m->buffer, m->size, &data,
+                                         &err);
+        }
         if (ret < 0) {
             error_prepend(&err, "tpm-libtpms: the incoming TPM state is "
                           "refused: ");
@@ -954,7 +1091,9 @@ static int tpm_libtpms_mig_unseal(TPMLibtpms *s)
         }
         g_free(m->buffer);
         m->buffer = data;
-        m->size -= NVSTORE_STATE_SEAL_OVERHEAD;
+        m->size -= s->mig_seal == TPM_LIBTPMS_SEAL_IMAGE ?
+                   NVSTORE_STATE_SEAL_OVERHEAD :
+                   TPM_LIBTPMS_MIGRATION_KEY_OVERHEAD;
     }
     return 0;
 }
@@ -1085,7 +1224,7 @@ static const VMStateDescription vmstate_tpm_libtpms = {
     .post_load = tpm_libtpms_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_UINT8(mig_tpm_version, TPMLibtpms),
-        VMSTATE_BOOL(mig_sealed, TPMLibtpms),
+        VMSTATE_UINT8(mig_seal, TPMLibtpms),
         VMSTATE_UINT32(mig[TPM_LIBTPMS_PERMALL].size, TPMLibtpms),
         VMSTATE_VBUFFER_ALLOC_UINT32(mig[TPM_LIBTPMS_PERMALL].buffer,
                                      TPMLibtpms, 0, 0,
@@ -1162,6 +1301,7 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
     ERRP_GUARD();
     const char *drive = qemu_opt_get(opts, "drive");
     const char *version_str = qemu_opt_get(opts, "version");
+    const char *migration_key = qemu_opt_get(opts, "migration-key");
     uint32_t libver = TPMLIB_GetVersion();
     g_autofree char *who = NULL;
     int version;
@@ -1182,6 +1322,10 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
     }
     if (!drive) {
         error_setg(errp, "Parameter 'drive' is missing");
+        return -1;
+    }
+    if (migration_key && tpm_libtpms_read_migration_key(s, migration_key,
+                                                        errp) < 0) {
         return -1;
     }
     version = !version_str ? TPM_LIBTPMS_VERSION_2_0 :
@@ -1243,6 +1387,7 @@ static int tpm_libtpms_open(TPMLibtpms *s, QemuOpts *opts, Error **errp)
     s->options->drive = g_strdup(drive);
     s->options->has_version = version_str != NULL;
     s->options->version = version;
+    s->options->migration_key = g_strdup(migration_key);
     tpm_libtpms_instance = s;
     trace_tpm_libtpms_open(drive, libver);
     return 0;
@@ -1274,6 +1419,13 @@ static const QemuOptDesc tpm_libtpms_cmdline_opts[] = {
         .name = "version",
         .type = QEMU_OPT_STRING,
         .help = "TPM version: 2-0 (default) or 1-2",
+    },
+    {
+        .name = "migration-key",
+        .type = QEMU_OPT_STRING,
+        .help = "ID of a secret of 32 octets that seals the TPM state in "
+                "migration streams and snapshots, when the image is not "
+                "encrypted",
     },
     { /* end of list */ },
 };
@@ -1326,6 +1478,7 @@ static void tpm_libtpms_inst_finalize(Object *obj)
     if (s->blk) {
         blk_unref(s->blk);
     }
+    qcrypto_memwipe_free(s->migration_key, TPM_LIBTPMS_MIGRATION_KEY_LEN);
     qapi_free_TPMLibtpmsOptions(s->options);
     qemu_mutex_destroy(&s->blob_lock);
     qemu_mutex_destroy(&s->lib_lock);
