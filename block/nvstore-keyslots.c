@@ -312,7 +312,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(NvstoreUpdates, nvstore_reseal_free)
  *
  * 1. key slots of the old key that will go anyway, cleared as far as
  *    the new ones need room (one of the secret that opened the node
- *    stays);
+ *    stays; if the rekey fails later, they are gone all the same);
  * 2. the new key's key slots written, in free key slots;
  * 3. the close record cleared (the old key's);
  * 4. a commit that writes every blob anew, sealed under the new key,
@@ -334,7 +334,7 @@ nvstore_co_rekey(BlockDriverState *bs, BlockdevNvstoreEncryptionAmend *o,
 {
     BDRVNvstoreState *s = bs->opaque;
     NvstoreKeySlot ks[NVSTORE_NB_KEYSLOTS], new[2], zero = { 0 };
-    bool mine[NVSTORE_NB_KEYSLOTS], is_new[NVSTORE_NB_KEYSLOTS] = { 0 };
+    bool is_new[NVSTORE_NB_KEYSLOTS] = { 0 };
     g_autoptr(NvstoreCrypt) c2 = NULL;
     g_autoptr(NvstoreUpdates) updates = NULL;
     const char *secrets[2];
@@ -362,15 +362,30 @@ nvstore_co_rekey(BlockDriverState *bs, BlockdevNvstoreEncryptionAmend *o,
     if (ret < 0) {
         return ret;
     }
-    /* Which key slots open the current key with the node's secret */
-    nvstore_keyslots_try(ks, s->header_ad, s->key_secret, mine, NULL, NULL);
+    /*
+     * A key slot that opens the current key with the node's secret stays
+     * until the new key is in use (not one of a key that an interrupted
+     * rekey replaced, which the secret may open too)
+     */
     for (i = 0; i < NVSTORE_NB_KEYSLOTS; i++) {
-        in_use += nvstore_keyslot_in_use(&ks[i]);
-        if (mine[i] && kept < 0) {
+        g_autoptr(NvstoreCrypt) c = NULL;
+
+        if (!nvstore_keyslot_in_use(&ks[i])) {
+            continue;
+        }
+        in_use++;
+        if (kept < 0 &&
+            nvstore_keyslot_open(&ks[i], i, s->header_ad, s->key_secret, &c,
+                                 NULL) == 0 &&
+            nvstore_crypt_same_master(c, s->crypt)) {
             kept = i;
         }
     }
-    assert(kept >= 0);
+    if (kept < 0) {
+        error_setg(errp, "No key slot opens the image's key with secret "
+                   "'%s'", s->key_secret);
+        return -EINVAL;
+    }
 
     /* The new key, and its key slots (made first: they may fail) */
     c2 = nvstore_crypt_new(s->header_ad, errp);

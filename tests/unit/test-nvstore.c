@@ -2266,7 +2266,8 @@ static void test_rekey_power_cut(void)
  * never with neither; with the same secret kept, it always opens with
  * it, whichever master key the cut left in use (after a cut between the
  * key slots of the new key and the clearing of the old one's, the
- * secret opens both, and the open takes the newest state's).  Blob "a"
+ * secret opens both, and the open takes the newest state's), and a
+ * second rekey then completes.  Blob "a"
  * reads as written, and check finds no corruption.  Once done, the old
  * key slots put back open nothing: the old master key authenticates
  * none of the image's states.
@@ -2363,10 +2364,15 @@ static void test_rekey_master_power_cut(void)
     g_assert_true(master_opens(done, "key-old", a));
     for (k = 1; k <= n * 5; k++) {
         g_autoptr(GByteArray) crash = NULL;
+        g_autoptr(GByteArray) again = NULL;
 
         amend_run(image, (k - 1) % n + 1, rand, &crash, "key-old",
                   amend_rekey_same_secret);
         g_assert_true(master_opens(crash, "key-old", a));
+        /* A rekey after the interrupted one completes */
+        amend_run(crash, 0, rand, &again, "key-old",
+                  amend_rekey_same_secret);
+        g_assert_true(master_opens(again, "key-old", a));
         same++;
     }
     g_test_message("rekey, the secret kept: %" PRIu64 " requests, each cut "
