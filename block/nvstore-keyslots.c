@@ -522,6 +522,11 @@ nvstore_co_amend_keys(BlockDriverState *bs,
         error_setg(errp, "The nvstore image is read-only");
         return -EACCES;
     }
+    if (bs->open_flags & BDRV_O_INACTIVE) {
+        error_setg(errp, "The nvstore node is inactive (migration): no "
+                   "changes until it is activated");
+        return -EPERM;
+    }
     if (o->rekey) {
         return nvstore_co_rekey(bs, o, errp);
     }
