@@ -374,12 +374,14 @@ static GByteArray *nvstore_blob_ad(const NvstoreEntry *e, uint64_t gen,
 }
 
 /*
- * The AEAD of one blob's data: its key has as context the image's header,
- * the sealing's @salt and the blob's associated data @ad, so that no two
- * blobs, sealings or images share one
+ * The AEAD of one sealing (of a blob's data or of device state): its key
+ * is KDF(@label, HeaderAD || @salt || @extra), so that no two sealings,
+ * blobs, states or images share one
  */
-static QCryptoAead *nvstore_blob_aead(NvstoreCrypt *c, const uint8_t *salt,
-                                      GByteArray *ad, Error **errp)
+static QCryptoAead *nvstore_sealing_aead(NvstoreCrypt *c, const char *label,
+                                         const uint8_t *salt,
+                                         const uint8_t *extra, size_t nextra,
+                                         Error **errp)
 {
     g_autoptr(GByteArray) context = g_byte_array_new();
     uint8_t key[32];
@@ -387,13 +389,20 @@ static QCryptoAead *nvstore_blob_aead(NvstoreCrypt *c, const uint8_t *salt,
 
     g_byte_array_append(context, c->header_ad, NVSTORE_HEADER_AD_LEN);
     g_byte_array_append(context, salt, NVSTORE_SEAL_SALT_LEN);
-    g_byte_array_append(context, ad->data, ad->len);
-    if (nvstore_derive(c, NVSTORE_LABEL_BLOB, context->data, context->len,
-                       key, errp)) {
+    g_byte_array_append(context, extra, nextra);
+    if (nvstore_derive(c, label, context->data, context->len, key, errp)) {
         aead = qcrypto_aead_new(NVSTORE_AEAD, key, sizeof(key), errp);
     }
     qcrypto_memwipe(key, sizeof(key));
     return aead;
+}
+
+/* The AEAD of one blob's data: bound to its associated data @ad too */
+static QCryptoAead *nvstore_blob_aead(NvstoreCrypt *c, const uint8_t *salt,
+                                      GByteArray *ad, Error **errp)
+{
+    return nvstore_sealing_aead(c, NVSTORE_LABEL_BLOB, salt, ad->data,
+                                ad->len, errp);
 }
 
 bool nvstore_crypt_seal(NvstoreCrypt *c, NvstoreEntry *e,
@@ -526,26 +535,12 @@ bool nvstore_crypt_close_verify(NvstoreCrypt *c, const NvstoreSlot *rec,
 
 /* ---- Device state (nvstore_state_seal()) --------------------------------- */
 
-/*
- * The AEAD of one sealing of device state: its key has as context the
- * image's header, the sealing's @salt and the @label
- */
+/* The AEAD of one sealing of device state: bound to its @label too */
 static QCryptoAead *nvstore_state_aead(NvstoreCrypt *c, const uint8_t *salt,
                                        const char *label, Error **errp)
 {
-    g_autoptr(GByteArray) context = g_byte_array_new();
-    uint8_t key[32];
-    QCryptoAead *aead = NULL;
-
-    g_byte_array_append(context, c->header_ad, NVSTORE_HEADER_AD_LEN);
-    g_byte_array_append(context, salt, NVSTORE_SEAL_SALT_LEN);
-    g_byte_array_append(context, (const uint8_t *)label, strlen(label));
-    if (nvstore_derive(c, NVSTORE_LABEL_STATE, context->data, context->len,
-                       key, errp)) {
-        aead = qcrypto_aead_new(NVSTORE_AEAD, key, sizeof(key), errp);
-    }
-    qcrypto_memwipe(key, sizeof(key));
-    return aead;
+    return nvstore_sealing_aead(c, NVSTORE_LABEL_STATE, salt,
+                                (const uint8_t *)label, strlen(label), errp);
 }
 
 bool nvstore_crypt_seal_state(NvstoreCrypt *c, const char *label,
