@@ -204,6 +204,22 @@ int coroutine_fn GRAPH_RDLOCK
 nvstore_co_amend(BlockDriverState *bs, BlockdevAmendOptions *opts,
                  bool force, Error **errp);
 
+/* ---- nvstore-move.c: moving the image to other storage ------------------- */
+
+/**
+ * nvstore_move_prepare:
+ * @state: the reopen of an nvstore node
+ * @errp: error object
+ *
+ * If @state sets the node's "file" to a node of other storage (not a
+ * filter over the same), copy the image there, its header block last,
+ * and flush it.  Called in the drained section of the reopen.
+ *
+ * Returns: 0 on success or if there is nothing to copy, a negative errno
+ * value on failure.
+ */
+int GRAPH_UNLOCKED nvstore_move_prepare(BDRVReopenState *state, Error **errp);
+
 /* ---- nvstore-load.c: reading the image ----------------------------------- */
 
 /**

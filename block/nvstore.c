@@ -228,14 +228,22 @@ static void GRAPH_UNLOCKED nvstore_close(BlockDriverState *bs)
 }
 
 /*
- * A node that becomes read-only writes the close record of its commits,
- * as at close (the block layer flushed its blob nodes' changes first)
+ * A node whose "file" becomes a node of other storage copies its image
+ * there first (nvstore-move.c).  A node that becomes read-only writes the
+ * close record of its commits, as at close (the block layer flushed its
+ * blob nodes' changes first).
  */
 static int GRAPH_UNLOCKED
 nvstore_reopen_prepare(BDRVReopenState *state, BlockReopenQueue *queue,
                        Error **errp)
 {
+    int ret;
+
     GLOBAL_STATE_CODE();
+    ret = nvstore_move_prepare(state, errp);
+    if (ret < 0) {
+        return ret;
+    }
     if (!(state->flags & BDRV_O_RDWR)) {
         bdrv_graph_rdlock_main_loop();
         nvstore_close_record(state->bs);
