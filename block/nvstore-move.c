@@ -117,7 +117,7 @@ nvstore_move_prepare(BDRVReopenState *state, Error **errp)
     BlockDriverState *to_bs;
     BlockBackend *blk;
     int64_t len, to_len;
-    bool move;
+    bool move, inactive;
     int ret;
 
     GLOBAL_STATE_CODE();
@@ -133,9 +133,16 @@ nvstore_move_prepare(BDRVReopenState *state, Error **errp)
         bdrv_skip_filters(to_bs) != bdrv_skip_filters(bs->file->bs) &&
         !nvstore_move_is_below(to_bs, bs);
     len = move ? bdrv_getlength(bs->file->bs) : 0;
+    inactive = bdrv_is_inactive(bs);
     bdrv_graph_rdunlock_main_loop();
     if (!move) {
         return 0;
+    }
+    if (inactive) {
+        /* Another process (a migration destination) owns the image */
+        error_setg(errp, "Cannot move the nvstore image of '%s': the node "
+                   "is inactive", bdrv_get_node_name(bs));
+        return -EPERM;
     }
     if (!(state->flags & BDRV_O_RDWR)) {
         error_setg(errp, "Cannot move the nvstore image of '%s' to '%s': "
