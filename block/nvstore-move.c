@@ -18,7 +18,9 @@
  * image, and the old storage is the image; after it, both hold the same
  * generation until the first commit on the new storage.  A management
  * layer that cannot tell whether the reopen completed opens both and
- * takes the one of the higher generation (docs/interop/nvstore.rst).
+ * takes the one of the higher generation (docs/interop/nvstore-live.rst).
+ * Storage that held an nvstore image before has its header cleared
+ * first, so that the same holds of it.
  *
  * A node that only puts a filter over the same storage (copy-before-write,
  * throttle) is not a move: nothing is copied.
@@ -81,13 +83,36 @@ nvstore_move_is_below(BlockDriverState *node, BlockDriverState *bs)
     return false;
 }
 
-/* Copy the image to @blk, its header block last, flushing after each */
+/*
+ * Copy the image to @blk, its header block last, flushing after each.
+ * Storage that holds an nvstore image already (an older copy of this
+ * one, say) has its header zeroed and flushed first: else a copy cut
+ * short would be its header over new slots whose data is not there.
+ */
 static int GRAPH_RDLOCK
 nvstore_move_copy_all(BlockDriverState *bs, BlockBackend *blk,
                       const char *name, int64_t len, Error **errp)
 {
     int64_t head = MIN(len, NVSTORE_BLOCK_SIZE);
+    uint8_t magic[sizeof(NVSTORE_MAGIC) - 1];
     int ret;
+
+    ret = blk_pread(blk, 0, sizeof(magic), magic, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read '%s'", name);
+        return ret;
+    }
+    if (!memcmp(magic, NVSTORE_MAGIC, sizeof(magic))) {
+        ret = blk_pwrite_zeroes(blk, 0, NVSTORE_BLOCK_SIZE, 0);
+        if (ret >= 0) {
+            ret = blk_flush(blk);
+        }
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not clear the nvstore "
+                             "header that '%s' holds", name);
+            return ret;
+        }
+    }
 
     ret = nvstore_move_copy(bs->file, blk, head, len, errp);
     if (ret < 0) {
