@@ -416,26 +416,24 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
              'libtpms the nvstore commit, for swtpm the socket round trip.')
         emit()
 
+    def script(name: str, arg: str) -> None:
+        """The output of bench/@name @arg, line by line"""
+        text = subprocess.run([sys.executable, os.path.join(top, 'bench',
+                                                            name), arg],
+                              check=True, stdout=subprocess.PIPE,
+                              universal_newlines=True).stdout
+        for line in text.rstrip('\n').split('\n'):
+            emit(line)
+        emit()
+
     # OVMF + Linux with the UEFI variables on a raw file and in nvstore
-    uefi = subprocess.run([sys.executable, os.path.join(top, 'bench',
-                                                        'uefi.py'), '3'],
-                          check=True, stdout=subprocess.PIPE,
-                          universal_newlines=True).stdout
-    for line in uefi.rstrip('\n').split('\n'):
-        emit(line)
-    emit()
+    script('uefi.py', '3')
     emit('Goal: <= 1.1x the raw boot.  Before nvstore-blob (each pflash '
          'write request a durable commit of the whole store): 12.8x, '
          '15,231 flushes per boot.')
     emit()
     # A running VM's NVRAM backed up, exported and moved
-    live = subprocess.run([sys.executable, os.path.join(top, 'bench',
-                                                        'live.py'), '100'],
-                          check=True, stdout=subprocess.PIPE,
-                          universal_newlines=True).stdout
-    for line in live.rstrip('\n').split('\n'):
-        emit(line)
-    emit()
+    script('live.py', '100')
     emit('Goals: a TPM command <= 1.2x during a backup or an export; a '
          'device write paused <= 10 ms by a move; a backup of 1 MiB <= 2x '
          'a copy and flush of it.')

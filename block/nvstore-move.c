@@ -37,9 +37,10 @@
 /* Bytes copied per request */
 #define NVSTORE_MOVE_CHUNK (1 * MiB)
 
+/* Copy [@offset, @end) of the image to @to (node @name), and flush it */
 static int GRAPH_RDLOCK
-nvstore_move_copy(BdrvChild *from, BlockBackend *to, int64_t offset,
-                  int64_t end, Error **errp)
+nvstore_move_copy(BdrvChild *from, BlockBackend *to, const char *name,
+                  int64_t offset, int64_t end, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(NVSTORE_MOVE_CHUNK);
     int ret = 0;
@@ -63,6 +64,13 @@ nvstore_move_copy(BdrvChild *from, BlockBackend *to, int64_t offset,
     }
     /* What was read is the image's, possibly encrypted: wipe it all the same */
     qcrypto_memwipe(buf, NVSTORE_MOVE_CHUNK);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = blk_flush(to);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not flush '%s'", name);
+    }
     return ret;
 }
 
@@ -114,24 +122,11 @@ nvstore_move_copy_all(BlockDriverState *bs, BlockBackend *blk,
         }
     }
 
-    ret = nvstore_move_copy(bs->file, blk, head, len, errp);
+    ret = nvstore_move_copy(bs->file, blk, name, head, len, errp);
     if (ret < 0) {
         return ret;
     }
-    ret = blk_flush(blk);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Could not flush '%s'", name);
-        return ret;
-    }
-    ret = nvstore_move_copy(bs->file, blk, 0, head, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = blk_flush(blk);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Could not flush '%s'", name);
-    }
-    return ret;
+    return nvstore_move_copy(bs->file, blk, name, 0, head, errp);
 }
 
 int GRAPH_UNLOCKED
