@@ -416,13 +416,15 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
              'libtpms the nvstore commit, for swtpm the socket round trip.')
         emit()
 
-    def script(name: str, arg: str) -> None:
-        """The output of bench/@name @arg, line by line"""
+    def script(name: str, arg: str, verbatim: bool = False) -> None:
+        """The output of bench/@name @arg, line by line; @verbatim: as
+        a code block (plain text rather than Markdown)"""
         text = subprocess.run([sys.executable, os.path.join(top, 'bench',
                                                             name), arg],
                               check=True, stdout=subprocess.PIPE,
                               universal_newlines=True).stdout
-        for line in text.rstrip('\n').split('\n'):
+        lines = text.rstrip('\n').split('\n')
+        for line in ['```', *lines, '```'] if verbatim else lines:
             emit(line)
         emit()
 
@@ -433,7 +435,9 @@ plot '{tmp}/latency.dat' u 1:2 w lp t 'floor: pwrite+fdatasync', \\
          '15,231 flushes per boot.')
     emit()
     # A running VM's NVRAM backed up, exported and moved
-    script('live.py', '100')
+    emit('## Live NVRAM: backup, export and move (bench/live.py)')
+    emit()
+    script('live.py', '100', verbatim=True)
     emit('Goals: a TPM command <= 1.2x during a backup or an export; a '
          'device write paused <= 10 ms by a move; a backup of 1 MiB <= 2x '
          'a copy and flush of it.')
